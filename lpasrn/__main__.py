@@ -1,0 +1,3 @@
+from lpasrn.cli import main
+
+main()

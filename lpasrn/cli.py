@@ -1,0 +1,133 @@
+"""`lpasrn` command line: plate data (synth, preview, check-data) and configuration.
+
+Heavy modules (torch, rendering) are imported inside the handlers so `--help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from experiments.cli_common import HelpFormatter, add_config_arguments, setup_logging
+from experiments.errors import cli_entrypoint
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from lpasrn.data.synth import SynthConfig, render_dataset
+
+    cfg = SynthConfig(tracks=args.tracks, layout=args.layout, seed=args.seed, hr_size=tuple(args.hr_size),
+                      scale=args.scale, frames=args.frames)
+    summary = render_dataset(args.out, cfg, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    layouts = ", ".join(f"{name} {count}" for name, count in summary.layouts.items())
+    splits = ", ".join(f"{name} {count}" for name, count in summary.splits.items())
+    print(f"wrote {summary.tracks} tracks ({summary.images} images; {layouts}; {splits}) to {summary.root}")
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from lpasrn.data.preview import make_contact_sheet
+
+    out = make_contact_sheet(args.root, args.out, max_tracks=args.max_tracks, frame=args.frame)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from lpasrn.config import load_lpasrn_config
+    from lpasrn.data.plates import build_splits, load_rgb
+
+    if args.root is not None:
+        root, split_file, ratios, seed = Path(args.root), args.split_file, (0.8, 0.1, 0.1), 0
+    else:
+        data = load_lpasrn_config(args.config, args.overrides).data
+        root, split_file, ratios, seed = data.root, data.split_file, data.split_ratios, data.split_seed
+    splits, skipped = build_splits(root, split_file, ratios, seed, skip_bad=args.skip_bad)
+    for track_id, reason in skipped.items():
+        print(f"skipped {track_id}: {reason}", file=sys.stderr)
+    images = 0
+    for name, tracks in splits.items():
+        layouts = {layout: sum(t.layout == layout for t in tracks) for layout in ("Brazilian", "Mercosur")}
+        frames = sum(t.num_frames for t in tracks)
+        print(f"{name:<5} {len(tracks):>6} tracks {frames:>7} frame pairs  "
+              f"Brazilian {layouts['Brazilian']}, Mercosur {layouts['Mercosur']}")
+        if args.verify_images:
+            for track in tracks:
+                for path in track.lr_paths + track.hr_paths:
+                    load_rgb(path)
+                    images += 1
+    if args.verify_images:
+        print(f"verified {images} images")
+    if skipped:
+        print(f"skipped {len(skipped)} bad tracks")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from experiments.config import config_to_yaml, save_resolved_config
+    from lpasrn.config import load_lpasrn_config
+
+    cfg = load_lpasrn_config(args.config, args.overrides)
+    if args.out:
+        print(f"wrote {save_resolved_config(cfg, args.out)}")
+    else:
+        print(config_to_yaml(cfg), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
+                                     description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
+    parser.add_argument("--debug", action="store_true", help="verbose logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    synth = sub.add_parser("synth", formatter_class=HelpFormatter, help="render synthetic plate tracks",
+                           description="Render LR/HR plate tracks in the UFPR-SR-Plates layout, with split.txt.")
+    synth.add_argument("--out", required=True, type=Path, help="output dataset folder")
+    synth.add_argument("--tracks", type=int, default=100, help="number of tracks")
+    synth.add_argument("--layout", choices=("brazilian", "mercosur", "mixed"), default="mixed")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--hr-size", type=int, nargs=2, default=(32, 96), metavar=("H", "W"))
+    synth.add_argument("--scale", type=int, default=2, help="LR = HR / scale")
+    synth.add_argument("--frames", type=int, default=5, help="frames per track")
+    synth.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    synth.set_defaults(handler=_cmd_synth)
+
+    preview = sub.add_parser("preview", formatter_class=HelpFormatter, help="contact sheet of LR/HR pairs",
+                             description="Write a PNG contact sheet of LR/HR pairs with their text.")
+    preview.add_argument("root", type=Path, help="dataset folder")
+    preview.add_argument("--out", required=True, type=Path, help="output PNG")
+    preview.add_argument("--max-tracks", type=int, default=24)
+    preview.add_argument("--frame", type=int, default=1, help="which frame of each track")
+    preview.set_defaults(handler=_cmd_preview)
+
+    check = sub.add_parser("check-data", formatter_class=HelpFormatter, help="scan and split a dataset",
+                           description="Scan a dataset (ROOT, or data.* of --config), validate every "
+                                       "annotation and print the split sizes.")
+    check.add_argument("root", nargs="?", type=Path, help="dataset folder (default: data.root of --config)")
+    check.add_argument("--split-file", type=Path, help="split file (with ROOT)")
+    add_config_arguments(check, default="lp_asrn_tiny")
+    check.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
+    check.add_argument("--verify-images", action="store_true", help="decode every image")
+    check.set_defaults(handler=_cmd_check_data)
+
+    config = sub.add_parser("config", formatter_class=HelpFormatter, help="validate and print a config",
+                            description="Validate an experiment file with overrides and print the result.")
+    add_config_arguments(config, default="lp_asrn")
+    config.add_argument("--out", type=Path, help="write config.resolved.yaml into this folder instead")
+    config.set_defaults(handler=_cmd_config)
+    return parser
+
+
+@cli_entrypoint
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.debug)
+    return args.handler(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Typed configuration of an lpasrn experiment (data, model, OCR, loss, the five stages, the Ray run).
+
+Key names follow the LP-ASRN seed (`model.swinir_embed_dim`, `loss.lambda_lcofl`, stage blocks with `name,
+epochs, lr, loss_components, freeze_ocr, update_confusion, hard_mining`) so its users feel at home.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Sequence
+
+from pydantic import Field, field_validator, model_validator
+
+from experiments.config import StrictModel, load_config
+
+StageName = Literal["pretrain", "warmup", "lcofl", "finetune", "hard_mining"]
+LossComponent = Literal["ocr", "l1", "lcofl"]
+STAGE_ORDER: tuple[str, ...] = ("pretrain", "warmup", "lcofl", "finetune", "hard_mining")
+
+
+class DataConfig(StrictModel):
+    """Where the plates are and how they are cut into splits and resized."""
+
+    root: Path = Path("data/plates")
+    split_file: Path | None = None
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    lr_size: tuple[int, int] = (16, 48)
+    scale: Literal[2, 3, 4] = 2
+    batch_size: int = Field(32, ge=1)
+    loader_workers: int = Field(2, ge=0)
+    skip_bad: bool = False
+
+    @field_validator("lr_size")
+    @classmethod
+    def _lr_size_positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 4:
+            raise ValueError("height and width must be at least 4 pixels")
+        return value
+
+    @field_validator("split_ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) < 0 or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
+            raise ValueError("train/val/test ratios must be non-negative, train > 0, and sum to 1")
+        return value
+
+    @property
+    def hr_size(self) -> tuple[int, int]:
+        return self.lr_size[0] * self.scale, self.lr_size[1] * self.scale
+
+
+class ModelConfig(StrictModel):
+    """SwinIR generator with Character Pyramid Attention (seed defaults = the maximum configuration)."""
+
+    swinir_embed_dim: int = Field(144, ge=8)
+    swinir_num_rstb: int = Field(8, ge=1)
+    swinir_num_heads: int = Field(8, ge=1)
+    swinir_window_size: int = Field(6, ge=2)
+    swinir_num_blocks_per_rstb: int = Field(3, ge=1)
+    swinir_mlp_ratio: float = Field(6.0, gt=0)
+    use_pyramid_attention: bool = True
+    pyramid_layout: Literal["brazilian", "mercosur"] = "brazilian"
+
+    @field_validator("pyramid_layout", mode="before")
+    @classmethod
+    def _accept_seed_spelling(cls, value: object) -> object:
+        # The seed spells it "mercocur"; accept it and the dataset's capitalised names.
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "mercosur" if value == "mercocur" else value
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide_embedding(self) -> "ModelConfig":
+        if self.swinir_embed_dim % self.swinir_num_heads:
+            raise ValueError(f"swinir_embed_dim ({self.swinir_embed_dim}) must be divisible by "
+                             f"swinir_num_heads ({self.swinir_num_heads})")
+        return self
+
+
+class OCRConfig(StrictModel):
+    """PARSeq recogniser. `pretrained_path`: local .pt/.ckpt/.safetensors or `hf://owner/repo/file`."""
+
+    model_type: Literal["parseq", "parseq_tiny"] = "parseq"
+    pretrained_path: str | None = None
+    freeze_ocr: bool = True
+
+
+class LossConfig(StrictModel):
+    lambda_lcofl: float = Field(1.0, ge=0)
+    lambda_layout: float = Field(0.5, ge=0)
+    lambda_ssim: float = Field(0.2, ge=0)
+
+
+class HardMiningConfig(StrictModel):
+    difficulty_alpha: float = Field(2.0, ge=0)
+    reweight_interval: int = Field(5, ge=1)
+
+
+class StageConfig(StrictModel):
+    """One progressive stage; the list index is the stage number (0..4)."""
+
+    name: StageName
+    epochs: int = Field(ge=0)
+    lr: float = Field(gt=0)
+    loss_components: list[LossComponent] = Field(min_length=1)
+    freeze_ocr: bool
+    update_confusion: bool = False
+    hard_mining: HardMiningConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StageConfig":
+        if "ocr" in self.loss_components and self.freeze_ocr:
+            raise ValueError("loss component 'ocr' trains the OCR, so freeze_ocr must be false")
+        if "ocr" in self.loss_components and len(self.loss_components) > 1:
+            raise ValueError("'ocr' (PARSeq pretraining) cannot be combined with generator losses")
+        if self.update_confusion and "lcofl" not in self.loss_components:
+            raise ValueError("update_confusion needs the 'lcofl' loss component")
+        if self.hard_mining is not None and self.name != "hard_mining":
+            raise ValueError("hard_mining settings only apply to the hard_mining stage")
+        return self
+
+
+def default_stage_table() -> list[StageConfig]:
+    """The seed's five stages with its epochs and learning rates."""
+    return [
+        StageConfig(name="pretrain", epochs=50, lr=5e-4, loss_components=["ocr"], freeze_ocr=False),
+        StageConfig(name="warmup", epochs=30, lr=1e-4, loss_components=["l1"], freeze_ocr=True),
+        StageConfig(name="lcofl", epochs=200, lr=2e-4, loss_components=["l1", "lcofl"], freeze_ocr=True,
+                    update_confusion=True),
+        StageConfig(name="finetune", epochs=100, lr=1e-5, loss_components=["l1", "lcofl"], freeze_ocr=False),
+        StageConfig(name="hard_mining", epochs=50, lr=5e-6, loss_components=["l1", "lcofl"], freeze_ocr=True,
+                    hard_mining=HardMiningConfig()),
+    ]
+
+
+class RunConfig(StrictModel):
+    """Where and how a Ray run executes."""
+
+    name: str = Field("lp_asrn", pattern=r"^[A-Za-z0-9_.-]+$")
+    storage_path: str = "runs"
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    max_failures: int = Field(0, ge=-1)
+    seed: int = 0
+
+    def storage_uri(self) -> str:
+        """Absolute local path or a URI (s3://, gs://, ...), as Ray's RunConfig wants it."""
+        if "://" in self.storage_path:
+            return self.storage_path
+        return os.path.abspath(os.path.expanduser(self.storage_path))
+
+
+class LpasrnConfig(StrictModel):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    ocr: OCRConfig = OCRConfig()
+    loss: LossConfig = LossConfig()
+    stages: list[StageConfig] = Field(default_factory=default_stage_table)
+    run: RunConfig = RunConfig()
+
+    @field_validator("stages")
+    @classmethod
+    def _five_stages_in_order(cls, stages: list[StageConfig]) -> list[StageConfig]:
+        names = tuple(stage.name for stage in stages)
+        if names != STAGE_ORDER:
+            raise ValueError(f"expected the five stages in order {list(STAGE_ORDER)}, got {list(names)}")
+        return stages
+
+
+def load_lpasrn_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> LpasrnConfig:
+    return load_config(LpasrnConfig, path, overrides, kind="lpasrn")

@@ -1,0 +1,241 @@
+"""Reader for plate super-resolution tracks in the UFPR-SR-Plates / ICPR-2026 LRLPR layout.
+
+    ROOT/<scenario>/<layout>/<track>/lr-001..005.{png,jpg}, hr-001..005.{png,jpg}, annotations.json
+
+`annotations.json` holds `plate_text`, `plate_layout` (Brazilian | Mercosur) and `corners`. Tracks are found
+at any depth below ROOT, so a dataset with an extra `train/` level drops in as well. Every item of a
+`PlateSRDataset` is one (LR, HR) frame pair with a stable sample index, which the hard-example miner uses.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from experiments.errors import UserError
+from lpasrn.data.charset import canonical_layout, layout_problem
+
+ANNOTATION_FILE = "annotations.json"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_FRAME_RE = re.compile(r"^(lr|hr)-(\d{3})$")
+
+
+@dataclass(frozen=True)
+class PlateTrack:
+    """One vehicle's track: N low-resolution and N high-resolution frames of the same plate."""
+
+    track_id: str  # path relative to the dataset root, e.g. "Scenario-A/Brazilian/track_00001"
+    directory: Path
+    text: str
+    layout: str  # canonical: "Brazilian" | "Mercosur"
+    lr_paths: tuple[Path, ...]
+    hr_paths: tuple[Path, ...]
+    corners: Any = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.lr_paths)
+
+
+@dataclass
+class ScanResult:
+    tracks: list[PlateTrack]
+    skipped: dict[str, str] = field(default_factory=dict)  # track id -> reason (with --skip-bad)
+
+
+def _read_annotation(path: Path) -> tuple[str, str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read ({err})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object with plate_text and plate_layout")
+    for key in ("plate_text", "plate_layout"):
+        if key not in data:
+            raise UserError(f"{path}: missing key '{key}'")
+        if not isinstance(data[key], str):
+            raise UserError(f"{path}: {key} must be a string, got {type(data[key]).__name__}")
+    try:
+        layout = canonical_layout(data["plate_layout"])
+    except ValueError as err:
+        raise UserError(f"{path}: plate_layout: {err}") from None
+    text = data["plate_text"].strip().upper()
+    problem = layout_problem(text, layout)
+    if problem:
+        raise UserError(f"{path}: plate_text: {problem}")
+    return text, layout, data.get("corners")
+
+
+def _frame_paths(directory: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The LR and HR frames of a track, paired by number; a frame present on one side only is an error."""
+    frames: dict[str, dict[int, Path]] = {"lr": {}, "hr": {}}
+    for path in directory.iterdir():
+        match = _FRAME_RE.match(path.stem)
+        if match and path.suffix.lower() in IMAGE_SUFFIXES:
+            frames[match.group(1)][int(match.group(2))] = path
+    numbers = sorted(set(frames["lr"]) | set(frames["hr"]))
+    if not numbers:
+        raise UserError(f"{directory}: no frames found (expected lr-001.png .. and hr-001.png ..)")
+    for number in numbers:
+        for side in ("lr", "hr"):
+            if number not in frames[side]:
+                other = "hr" if side == "lr" else "lr"
+                raise UserError(f"{directory}: missing frame {side}-{number:03d} "
+                                f"({other}-{number:03d} exists)")
+    if numbers != list(range(1, len(numbers) + 1)):
+        gap = next(n for n in range(1, numbers[-1] + 1) if n not in numbers)
+        raise UserError(f"{directory}: missing frame lr-{gap:03d}/hr-{gap:03d} (frames are numbered from 001)")
+    return tuple(frames["lr"][n] for n in numbers), tuple(frames["hr"][n] for n in numbers)
+
+
+def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
+    """Find every track below `root`. With `skip_bad`, tracks with bad annotations or frames are counted
+    and skipped instead of stopping the run."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found (set data.root or pass the dataset path)")
+    result = ScanResult(tracks=[])
+    for annotation in sorted(root.rglob(ANNOTATION_FILE)):
+        directory = annotation.parent
+        try:
+            text, layout, corners = _read_annotation(annotation)
+            lr_paths, hr_paths = _frame_paths(directory)
+        except UserError as err:
+            if not skip_bad:
+                raise
+            result.skipped[directory.relative_to(root).as_posix()] = str(err)
+            continue
+        track_id = directory.relative_to(root).as_posix()
+        result.tracks.append(PlateTrack(track_id, directory, text, layout, lr_paths, hr_paths, corners))
+    if not result.tracks:
+        reason = f" ({len(result.skipped)} skipped as bad)" if result.skipped else ""
+        raise UserError(f"{root}: no tracks found{reason} (expected <scenario>/<layout>/<track>/{ANNOTATION_FILE})")
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Splits
+# ----------------------------------------------------------------------------------------------------------
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "test": "test", "testing": "test"}
+
+
+def read_split_file(path: str | Path, tracks: Sequence[PlateTrack],
+                    ignore: set[str] = frozenset()) -> dict[str, list[PlateTrack]]:
+    """Split file: one `<track path> <train|val|test>` per line (space, comma or semicolon; `#` comments).
+
+    Track paths are relative to the dataset root; tracks the file does not list belong to no split, and
+    listed tracks in `ignore` (skipped as bad) are dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: split file not found (data.split_file)")
+    by_id = {track.track_id: track for track in tracks}
+    splits: dict[str, list[PlateTrack]] = {name: [] for name in SPLITS}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [part for part in re.split(r"[\s,;]+", line) if part]
+        if len(parts) != 2:
+            raise UserError(f"{path}:{number}: expected '<track path> <train|val|test>', got {line!r}")
+        if parts[0].lower() in _SPLIT_ALIASES and parts[1].lower() not in _SPLIT_ALIASES:
+            parts.reverse()
+        track_path, split = parts[0].strip("/"), parts[1].lower()
+        if split not in _SPLIT_ALIASES:
+            raise UserError(f"{path}:{number}: unknown split {parts[1]!r} (expected train, val or test)")
+        track = by_id.get(track_path)
+        if track_path in ignore:
+            continue
+        if track is None:
+            raise UserError(f"{path}:{number}: track {track_path!r} not found under the dataset root")
+        splits[_SPLIT_ALIASES[split]].append(track)
+    return splits
+
+
+def split_by_ratio(tracks: Sequence[PlateTrack], ratios: Sequence[float], seed: int) -> dict[str, list[PlateTrack]]:
+    """Random split by track with a fixed seed; tracks of the same plate text always share a split."""
+    texts = sorted({track.text for track in tracks})
+    order = np.random.default_rng(seed).permutation(len(texts))
+    bounds = np.cumsum(np.asarray(ratios, dtype=float)) * len(texts)
+    split_of_text = {}
+    for rank, text_index in enumerate(order):
+        split_index = int(np.searchsorted(bounds, rank, side="right"))
+        split_of_text[texts[text_index]] = SPLITS[min(split_index, len(SPLITS) - 1)]
+    splits: dict[str, list[PlateTrack]] = {name: [] for name in SPLITS}
+    for track in tracks:
+        splits[split_of_text[track.text]].append(track)
+    return splits
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------------------
+def load_rgb(path: Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """Image file -> float tensor [3, H, W] in [0, 1], bicubic-resized to `size_hw` when given."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
+                image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC)
+            array = np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise UserError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+class PlateSRDataset(Dataset):
+    """(LR, HR) frame pairs of a list of tracks, each with its text, layout, track id and sample index."""
+
+    def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int):
+        self.tracks = list(tracks)
+        self.lr_size = tuple(lr_size)
+        self.hr_size = (lr_size[0] * scale, lr_size[1] * scale)
+        self.samples = [(t, f) for t, track in enumerate(self.tracks) for f in range(track.num_frames)]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        track_index, frame_index = self.samples[index]
+        track = self.tracks[track_index]
+        return {
+            "lr": load_rgb(track.lr_paths[frame_index], self.lr_size),
+            "hr": load_rgb(track.hr_paths[frame_index], self.hr_size),
+            "text": track.text,
+            "layout": track.layout,
+            "track_id": track.track_id,
+            "frame": frame_index + 1,
+            "index": index,
+        }
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.tracks[t].text for t, _ in self.samples]
+
+
+def build_splits(root: str | Path, split_file: str | Path | None = None,
+                 ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                 skip_bad: bool = False) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
+    """Scan `root` and cut it into train/val/test track lists (by split file, else by ratio).
+
+    Returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`).
+    """
+    scan = scan_tracks(root, skip_bad=skip_bad)
+    if split_file is not None:
+        splits = read_split_file(split_file, scan.tracks, ignore=set(scan.skipped))
+    else:
+        splits = split_by_ratio(scan.tracks, ratios, seed)
+    return splits, scan.skipped
