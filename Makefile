@@ -10,7 +10,6 @@ DEMO := runs/demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip -q
 	$(BIN)/pip install -e '.[all,test]'
 	touch $@
 

@@ -1,0 +1,90 @@
+"""The three console commands as a new user runs them: help everywhere, one-line errors with exit 2."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from digits.cli import build_parser as digits_parser
+from digits.cli import run as digits_run
+from experiments.cli import build_parser as experiments_parser
+from experiments.cli import run as experiments_run
+from lpasrn.cli import build_parser as lpasrn_parser
+from lpasrn.cli import run as lpasrn_run
+from tests.conftest import run_cli
+
+CLIS = {"lpasrn": (lpasrn_parser, lpasrn_run), "digits": (digits_parser, digits_run),
+        "experiments": (experiments_parser, experiments_run)}
+
+
+def _subcommands(parser):
+    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(action.choices)
+
+
+@pytest.mark.parametrize("prog", sorted(CLIS))
+def test_every_subcommand_has_help(prog, capsys):
+    build, run = CLIS[prog]
+    for command in [None, *_subcommands(build())]:
+        argv = ["--help"] if command is None else [command, "--help"]
+        with pytest.raises(SystemExit) as exit_info:
+            run(argv)
+        assert exit_info.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("prog", sorted(CLIS))
+def test_python_dash_m_entry_points(prog):
+    result = run_cli(prog, "--help")
+    assert result.returncode == 0 and f"usage: {prog}" in result.stdout
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["lpasrn", "config", "--set", "model.swinir_embed_dim=100"], "must be divisible by swinir_num_heads"),
+    (["lpasrn", "check-data", "/nonexistent/plates"], "/nonexistent/plates: dataset folder not found"),
+    (["digits", "config", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
+    (["experiments", "validate", "missing.yaml"], "missing.yaml: config file not found"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(argv, expected):
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+
+
+def test_config_errors_exit_2_in_process(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  swinir_window_size: 1\n")
+    assert lpasrn_run(["config", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bad}: model.swinir_window_size: Input should be greater than or equal to 2 (got 1)\n"
+
+
+def test_config_out_writes_the_resolved_config(tmp_path, capsys):
+    assert lpasrn_run(["config", "--config", "lp_asrn_tiny", "--set", "stages.4.epochs=9", "--out",
+                       str(tmp_path)]) == 0
+    resolved = yaml.safe_load((tmp_path / "config.resolved.yaml").read_text())
+    assert resolved["stages"][4]["epochs"] == 9 and resolved["model"]["swinir_embed_dim"] == 24
+
+
+def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
+    (plate_root / "Scenario-A/Brazilian/track_00001/annotations.json").write_text(
+        '{"plate_text": "ABC1234", "plate_layout": "Mercosur"}')
+    assert lpasrn_run(["check-data", str(plate_root)]) == 2
+    assert "position 5 must be a letter" in capsys.readouterr().err
+    assert lpasrn_run(["check-data", str(plate_root), "--skip-bad", "--verify-images"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 bad tracks" in out and "verified 50 images" in out
+
+
+def test_experiments_validate_detects_the_kind(capsys):
+    assert experiments_run(["validate", "lp_asrn", "lp_asrn_tiny", "default"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["lpasrn", "lpasrn", "digits"]
+
+
+def test_import_sklearn_writes_label_files(tmp_path, capsys):
+    assert digits_run(["import-sklearn", "--out", str(tmp_path / "sk")]) == 0
+    labels = (tmp_path / "sk/test/labels.txt").read_text().splitlines()
+    assert len(labels) == 360 and all(len(line.split("\t")) == 2 for line in labels)
+    assert digits_run(["import-sklearn", "--out", str(tmp_path / "sk")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
