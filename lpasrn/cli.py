@@ -1,4 +1,4 @@
-"""`lpasrn` command line: plate data (synth, preview, check-data) and configuration.
+"""`lpasrn` command line: plate data (synth, preview, check-data), configuration and model summary.
 
 Heavy modules (torch, rendering) are imported inside the handlers so `--help` stays instant.
 """
@@ -74,6 +74,15 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_summary(args: argparse.Namespace) -> int:
+    from lpasrn.config import load_lpasrn_config
+    from lpasrn.models.summary import summarize
+
+    cfg = load_lpasrn_config(args.config, args.overrides)
+    print(summarize(cfg.model, cfg.ocr, cfg.data.lr_size, cfg.data.scale))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
                                      description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
@@ -115,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(config, default="lp_asrn")
     config.add_argument("--out", type=Path, help="write config.resolved.yaml into this folder instead")
     config.set_defaults(handler=_cmd_config)
+
+    summary = sub.add_parser("model-summary", formatter_class=HelpFormatter, help="parameter counts and shapes",
+                             description="Print parameter counts per component of the generator and the OCR, "
+                                         "and the generator's output shape for the configured LR size.")
+    add_config_arguments(summary, default="lp_asrn")
+    summary.set_defaults(handler=_cmd_model_summary)
     return parser
 
 
