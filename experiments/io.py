@@ -41,31 +41,52 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
 
 
+def _check_directory_target(target: Path, overwrite: bool) -> None:
+    """Refuse a target that would lose data: a file, a non-empty folder without overwrite, or a home/cwd."""
+    from experiments.errors import UserError
+
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a folder")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise UserError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    resolved, cwd = target.resolve(), Path.cwd().resolve()
+    if resolved in (Path.home().resolve(), Path(resolved.anchor)) or resolved == cwd or resolved in cwd.parents:
+        raise UserError(f"{target}: refusing to replace the home, root or current folder; pick another folder")
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename the finished `staging` onto `target`; an old `target` is moved aside first, deleted only after."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, old / target.name)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old / target.name, target)
+        raise
+    finally:
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `target`; on success it replaces `target` in one rename.
+    """Yield an empty folder beside `target`; when the block succeeds it replaces `target` in one rename.
 
     A non-empty `target` is refused unless `overwrite`; the old content is removed only once the new one is
     complete, so an interrupted run leaves `target` as it was.
     """
-    from experiments.errors import UserError
-
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise UserError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise UserError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    _check_directory_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        os.chmod(staging, 0o755)
+        yield staging
+        _swap_into_place(staging, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
