@@ -9,7 +9,7 @@ from experiments.cli_common import HelpFormatter
 from experiments.config import PRESETS_DIR, list_presets, read_yaml_mapping, resolve_config_path
 from experiments.errors import cli_entrypoint
 
-_LPASRN_SECTIONS = {"data", "model", "ocr", "loss", "stages", "run"}
+_LPASRN_SECTIONS = {"data", "model", "ocr", "loss", "train", "stages", "run"}
 
 
 def detect_kind(path: Path) -> str:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from experiments.cli_common import HelpFormatter, add_config_arguments, setup_logging
-from experiments.errors import cli_entrypoint
+from experiments.errors import UserError, cli_entrypoint
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -83,6 +83,50 @@ def _cmd_model_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    """Command-line flags win over the file and --set."""
+    flags = list(args.overrides)
+    if args.num_workers is not None:
+        flags.append(f"run.num_workers={args.num_workers}")
+    if args.gpu:
+        flags.append("run.use_gpu=true")
+    if args.storage_path is not None:
+        flags.append(f"run.storage_path={args.storage_path}")
+    if args.name is not None:
+        flags.append(f"run.name={args.name}")
+    return flags
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from lpasrn.config import load_lpasrn_config
+    from lpasrn.data.plates import build_splits
+    from lpasrn.training.pipeline import LocalLauncher, run_pipeline
+
+    cfg = load_lpasrn_config(args.config, _train_overrides(args))
+    if args.stage is not None and not 0 <= args.stage < len(cfg.stages):
+        raise UserError(f"--stage {args.stage}: expected 0..{len(cfg.stages) - 1}")
+    data = cfg.data
+    build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)  # fail fast here
+    if args.local:
+        if cfg.run.num_workers > 1:
+            logging.getLogger("lpasrn").warning("--local runs one process; run.num_workers=%d is ignored",
+                                                cfg.run.num_workers)
+        launcher = LocalLauncher()
+    else:
+        from lpasrn.ray_glue.cluster import check_resources, connect
+        from lpasrn.ray_glue.train import RayTrainLauncher
+
+        connect()
+        check_resources(cfg)
+        launcher = RayTrainLauncher()
+    stages = [args.stage] if args.stage is not None else None
+    bundle = run_pipeline(cfg, launcher, stages, args.init_checkpoint)
+    print(f"inference bundle: {bundle}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
                                      description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
@@ -124,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(config, default="lp_asrn")
     config.add_argument("--out", type=Path, help="write config.resolved.yaml into this folder instead")
     config.set_defaults(handler=_cmd_config)
+
+    train = sub.add_parser("train", formatter_class=HelpFormatter, help="run the progressive stages",
+                           description="Run stages 0..4 (or one with --stage), each a Ray Train run seeded by the "
+                                       "previous stage's best checkpoint. Without --local and RAY_ADDRESS a local "
+                                       "Ray starts by itself. The same command again resumes an interrupted run.")
+    add_config_arguments(train, default="lp_asrn")
+    train.add_argument("--stage", type=int, help="run only this stage (seeded by stage N-1 of the same run)")
+    train.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
+    train.add_argument("--gpu", action="store_true", help="one GPU per worker (run.use_gpu)")
+    train.add_argument("--storage-path", help="where runs are written (run.storage_path)")
+    train.add_argument("--name", help="run name (run.name); stages are Ray runs <name>-stage<k>")
+    train.add_argument("--init-checkpoint", help="seed the first stage run from this checkpoint")
+    train.add_argument("--local", action="store_true", help="train in this process, no Ray (one GPU or the CPU)")
+    train.set_defaults(handler=_cmd_train)
 
     summary = sub.add_parser("model-summary", formatter_class=HelpFormatter, help="parameter counts and shapes",
                              description="Print parameter counts per component of the generator and the OCR, "

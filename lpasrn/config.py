@@ -88,9 +88,24 @@ class OCRConfig(StrictModel):
 
 
 class LossConfig(StrictModel):
+    """LCOFL weights (seed names) and how the confusion matrix turns into per-character weights."""
+
     lambda_lcofl: float = Field(1.0, ge=0)
     lambda_layout: float = Field(0.5, ge=0)
     lambda_ssim: float = Field(0.2, ge=0)
+    confusion_alpha: float = Field(2.0, ge=0)
+    confusion_threshold: float = Field(0.05, ge=0, le=1)
+    confusion_max_weight: float = Field(5.0, ge=1)
+
+
+class TrainConfig(StrictModel):
+    """Optimisation details shared by every stage (AdamW, warm-up + cosine, clipping, bf16 on GPU)."""
+
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip_norm: float = Field(1.0, gt=0)
+    bf16: bool = True
+    image_log_every: int = Field(5, ge=1)
 
 
 class HardMiningConfig(StrictModel):
@@ -143,6 +158,7 @@ class RunConfig(StrictModel):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
     max_failures: int = Field(0, ge=-1)
+    shared_storage: bool = False  # storage_path is a mount every node shares (needed on multi-node clusters)
     seed: int = 0
 
     def storage_uri(self) -> str:
@@ -157,6 +173,7 @@ class LpasrnConfig(StrictModel):
     model: ModelConfig = ModelConfig()
     ocr: OCRConfig = OCRConfig()
     loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
     stages: list[StageConfig] = Field(default_factory=default_stage_table)
     run: RunConfig = RunConfig()
 

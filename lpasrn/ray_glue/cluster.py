@@ -1,0 +1,44 @@
+"""Connecting to Ray: an existing cluster (RAY_ADDRESS, `ray job submit`) or a local instance started here."""
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+from experiments.errors import UserError
+from lpasrn.config import LpasrnConfig
+
+logger = logging.getLogger(__name__)
+
+
+def connect() -> None:
+    """Join the cluster named by RAY_ADDRESS (set by `ray job submit`), else start a local Ray.
+
+    Ray 2.60 turns token authentication on by default: a local start writes ~/.ray/auth_token and clients on
+    the same machine read it; remote clients need `RAY_AUTH_TOKEN` (see the README).
+    """
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    ray.init(address=address or None, include_dashboard=False if not address else None,
+             logging_level=logging.WARNING)
+    resources = ray.cluster_resources()
+    logger.info("Ray %s: %d node(s), %g CPU, %g GPU", "cluster " + address if address else "local instance",
+                len(alive_nodes()), resources.get("CPU", 0), resources.get("GPU", 0))
+
+
+def alive_nodes() -> list[dict]:
+    return [node for node in ray.nodes() if node.get("Alive")]
+
+
+def check_resources(cfg: LpasrnConfig) -> None:
+    """Refuse runs the cluster cannot place: GPUs it does not have, or several nodes without shared storage."""
+    nodes = alive_nodes()
+    resources = ray.cluster_resources()
+    if cfg.run.use_gpu and resources.get("GPU", 0) == 0 and len(nodes) == 1:
+        raise UserError("run.use_gpu: this Ray instance has no GPU; drop --gpu (and run.use_gpu) to train on the CPU")
+    if len(nodes) > 1 and not cfg.run.shared_storage:
+        raise UserError(f"run.storage_path={cfg.run.storage_path}: this cluster has {len(nodes)} nodes, so every "
+                        "worker must reach the same storage: point it at an NFS mount shared by all nodes and set "
+                        "run.shared_storage=true")

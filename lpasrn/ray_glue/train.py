@@ -1,0 +1,83 @@
+"""Each stage as one Ray Train `TorchTrainer` run named `<run>-stage<k>`.
+
+The driver passes the previous stage's best checkpoint in `train_loop_config`; inside a worker,
+`ray.train.get_checkpoint()` means "resume this stage" (a restarted worker group, or the same command run
+again with the same name), so it wins over the seed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+from torch import nn
+
+from lpasrn.config import LpasrnConfig
+from lpasrn.training.checkpoint import load_state
+from lpasrn.training.engine import train_stage
+from lpasrn.training.stages import StageSpec, ray_run_name
+
+
+class RayTrainSession:
+    """`TrainSession` on a Ray Train worker."""
+
+    show_progress = False
+
+    def __init__(self):
+        context = ray.train.get_context()
+        self.world_rank = context.get_world_rank()
+        self.world_size = context.get_world_size()
+        self.device = ray.train.torch.get_device()
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        return ray.train.torch.prepare_model(model)
+
+    def resume_state(self) -> dict[str, Any] | None:
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as folder:
+            return load_state(folder)
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    cfg = LpasrnConfig.model_validate(loop_config["config"])
+    train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], RayTrainSession(),
+                loop_config.get("seed_checkpoint"))
+
+
+class RayTrainLauncher:
+    """Runs a stage on `run.num_workers` Ray Train workers (CPU or GPU), with `run.max_failures` restarts."""
+
+    def __init__(self, cpus_per_worker: float | None = None):
+        self.cpus_per_worker = cpus_per_worker
+
+    def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> TorchTrainer:
+        metric, mode = stage.primary_metric
+        resources = {"CPU": self.cpus_per_worker} if self.cpus_per_worker else None
+        return TorchTrainer(
+            train_loop_per_worker,
+            train_loop_config={"config": cfg.model_dump(mode="json"), "stage": stage.index,
+                               "stage_dir": str(stage_dir), "seed_checkpoint": seed_checkpoint},
+            scaling_config=ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
+                                         resources_per_worker=resources),
+            run_config=RunConfig(
+                name=ray_run_name(cfg.run.name, stage), storage_path=cfg.run.storage_uri(),
+                failure_config=FailureConfig(max_failures=cfg.run.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
+                                                   checkpoint_score_order=mode)),
+        )
+
+    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> None:
+        self.trainer(cfg, stage, stage_dir, seed_checkpoint).fit()

@@ -1,0 +1,43 @@
+"""The self-contained inference bundle: generator + OCR weights + the resolved config, in one file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from experiments.errors import UserError
+from experiments.io import atomic_path
+from lpasrn.config import LpasrnConfig
+from lpasrn.training.checkpoint import load_state
+
+BUNDLE_FORMAT = "glyphray-lpasrn-bundle/1"
+BUNDLE_NAME = "lp_asrn_bundle.pt"
+
+
+def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> Path:
+    bundle = {"format": BUNDLE_FORMAT, "generator": state["generator"], "ocr": state["ocr"],
+              "config": cfg.model_dump(mode="json"), "source": {"stage": state.get("stage"),
+                                                               "epoch": state.get("epoch")}}
+    with atomic_path(out) as tmp:
+        torch.save(bundle, tmp)
+    return Path(out)
+
+
+def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
+    """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder)."""
+    from lpasrn.models import build_generator, create_parseq
+
+    payload = load_state(path)
+    if "generator" not in payload or "ocr" not in payload or "config" not in payload:
+        raise UserError(f"{path}: not an lpasrn bundle or stage checkpoint (needs generator, ocr and config)")
+    cfg = LpasrnConfig.model_validate(payload["config"])
+    generator = build_generator(cfg.model, cfg.data.scale)
+    ocr = create_parseq(cfg.ocr.model_type)
+    for name, module in (("generator", generator), ("ocr", ocr)):
+        try:
+            module.load_state_dict(payload[name])
+        except RuntimeError as err:
+            raise UserError(f"{path}: {name} weights do not fit its own config ({str(err).splitlines()[0]})") \
+                from None
+    return generator.to(device).eval(), ocr.to(device).eval(), cfg

@@ -1,0 +1,55 @@
+"""Stage checkpoints: one `state.pt` per checkpoint folder, written atomically, read with weights_only.
+
+Everything needed to resume a stage exactly lives in one dict: generator, OCR, optimizer, scheduler, grad
+scaler, epoch, confusion matrix, miner state and RNG states. Only tensors and plain Python values go in, so
+`torch.load(weights_only=True)` reads it back and nothing on disk is unpickled as code.
+"""
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from experiments.errors import UserError
+from experiments.io import atomic_path
+
+STATE_FILE = "state.pt"
+
+
+def save_state(folder: str | Path, state: dict[str, Any]) -> Path:
+    target = Path(folder) / STATE_FILE
+    with atomic_path(target) as tmp:
+        torch.save(state, tmp)
+    return target
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Load `state.pt` (or a folder holding one) on the CPU; a missing or unreadable file is a UserError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / STATE_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        raise UserError(f"{path}: not a loadable glyphray checkpoint ({first_line})") from None
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,54 @@
+"""How a stage's training function talks to whatever runs it: Ray Train workers or a plain local loop.
+
+The training function only sees a `TrainSession`: its rank, its device, how to wrap a model for data
+parallelism, the state to resume (if this stage was interrupted) and `report`, called once per epoch on
+every rank. `LocalSession` is the plain-loop implementation; the Ray one lives in `lpasrn.ray_glue`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from lpasrn.training.checkpoint import STATE_FILE, load_state
+
+
+class TrainSession(Protocol):
+    world_rank: int
+    world_size: int
+    device: torch.device
+    show_progress: bool
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        """Move to the device and wrap for data parallelism (DDP) where there is more than one worker."""
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """Full state of this stage's latest checkpoint when the stage is being resumed, else None."""
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        """Called once per epoch on every rank; rank 0 passes the checkpoint folder of that epoch."""
+
+
+class LocalSession:
+    """One process, no Ray: resumes from the stage folder's `last/` checkpoint, as a rerun after a crash."""
+
+    world_rank = 0
+    world_size = 1
+
+    def __init__(self, stage_dir: Path, use_gpu: bool = False, show_progress: bool = True):
+        self.stage_dir = Path(stage_dir)
+        self.device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+        self.show_progress = show_progress
+        self.reports: list[dict[str, float]] = []
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        return model.to(self.device)
+
+    def resume_state(self) -> dict[str, Any] | None:
+        last = self.stage_dir / "last" / STATE_FILE
+        return load_state(last) if last.is_file() else None
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        self.reports.append(dict(metrics))
