@@ -1,0 +1,193 @@
+"""Evaluation and inference with an inference bundle.
+
+`evaluate` reads the same plates three ways with the same OCR: the generator's SR image, the bicubic
+up-scaled LR (what you get without super-resolution) and the HR image (the ceiling), so the gain from
+super-resolution is plain. `infer` turns LR plate images into SR images and plate texts.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+from torch.utils.data import DataLoader
+
+from experiments.errors import UserError
+from experiments.io import atomic_path, atomic_write_text
+from lpasrn.data.plates import PlateSRDataset, build_splits, load_rgb
+from lpasrn.training.bundle import load_bundle
+from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
+
+SOURCES = ("sr", "bicubic", "hr")
+
+
+@dataclass
+class Case:
+    """One plate frame as evaluated, kept for the best/worst grid."""
+
+    lr: torch.Tensor
+    sr: torch.Tensor
+    bicubic: torch.Tensor
+    hr: torch.Tensor
+    text: str
+    read_sr: str
+    read_bicubic: str
+    score: float
+
+
+@dataclass
+class EvaluationResult:
+    split: str
+    num_images: int
+    num_tracks: int
+    metrics: dict[str, dict[str, float]]  # source -> metric -> value
+    cases: list[Case] = field(default_factory=list, repr=False)
+
+    def table(self) -> str:
+        names = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)"}
+        lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks",
+                 f"{'input':<16} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
+        for source in SOURCES:
+            row = self.metrics[source]
+            psnr = f"{row['psnr']:7.2f}" if "psnr" in row else f"{'-':>7}"
+            ssim = f"{row['ssim']:7.4f}" if "ssim" in row else f"{'-':>7}"
+            lines.append(f"{names[source]:<16} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
+                         f"{row['track_acc']:10.4f} {psnr} {ssim}")
+        gain = self.metrics["sr"]["word_acc"] - self.metrics["bicubic"]["word_acc"]
+        lines.append(f"super-resolution gain in recognition rate: {gain * 100:+.2f} points over bicubic")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"split": self.split, "num_images": self.num_images, "num_tracks": self.num_tracks,
+                "metrics": self.metrics}
+
+
+def _split_tracks(root: Path, split: str, split_file: Path | None, ratios, seed: int):
+    if split_file is None and (root / "split.txt").is_file():
+        split_file = root / "split.txt"
+    splits, _ = build_splits(root, split_file, ratios, seed)
+    if split not in splits:
+        raise UserError(f"--split {split}: expected one of {sorted(splits)}")
+    if not splits[split]:
+        raise UserError(f"{split_file or root}: the {split} split is empty")
+    return splits[split]
+
+
+@torch.no_grad()
+def evaluate(bundle: str | Path, data_root: str | Path, split: str = "test", split_file: str | Path | None = None,
+             constrain_layout: bool = False, device: str = "cpu", batch_size: int = 32) -> EvaluationResult:
+    generator, ocr, cfg = load_bundle(bundle, device)
+    tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None, cfg.data.split_ratios,
+                           cfg.data.split_seed)
+    dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
+    meters = {source: RecognitionMeter() for source in SOURCES}
+    image_meters = {"sr": ImageMeter(), "bicubic": ImageMeter()}
+    cases: list[Case] = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        lr, hr = batch["lr"].to(device), batch["hr"].to(device)
+        layouts = batch["layout"]
+        images = {"sr": generator(lr, layouts).clamp(0, 1),
+                  "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
+                  "hr": hr}
+        reads = {source: ocr.read(image, layouts if constrain_layout else None).texts
+                 for source, image in images.items()}
+        for source in SOURCES:
+            meters[source].update(reads[source], batch["text"], batch["track_id"])
+        for source, meter in image_meters.items():
+            meter.update(images[source], hr)
+        for i, text in enumerate(batch["text"]):
+            score = char_matches(reads["sr"][i], text) / len(text)
+            cases.append(Case(lr[i].cpu(), images["sr"][i].cpu(), images["bicubic"][i].cpu(), hr[i].cpu(), text,
+                              reads["sr"][i], reads["bicubic"][i], score))
+    metrics = {}
+    for source in SOURCES:
+        row = {"word_acc": meters[source].word_acc, "char_acc": meters[source].char_acc,
+               "track_acc": meters[source].track_acc}
+        if source in image_meters:
+            row.update(psnr=image_meters[source].psnr, ssim=image_meters[source].ssim)
+        metrics[source] = row
+    return EvaluationResult(split, len(dataset), len(tracks), metrics, cases)
+
+
+def write_report(result: EvaluationResult, path: str | Path) -> Path:
+    return atomic_write_text(path, json.dumps(result.to_json(), indent=2))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Pictures
+# ----------------------------------------------------------------------------------------------------------
+def _to_pil(image: torch.Tensor, size: tuple[int, int]) -> Image.Image:
+    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(array).resize(size, Image.Resampling.NEAREST)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    import matplotlib
+
+    try:
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), size)
+    except OSError:
+        return ImageFont.load_default()
+
+
+def write_grid(result: EvaluationResult, path: str | Path, rows: int = 8, zoom: int = 3) -> Path:
+    """Worst and best SR cases: LR | bicubic | SR | HR with the truth and both readings."""
+    ranked = sorted(result.cases, key=lambda case: case.score)
+    if not ranked:
+        raise UserError("nothing to draw: the evaluated split has no images")
+    count = max(1, min(rows, len(ranked) // 2))
+    picked = [("worst", case) for case in ranked[:count]] + [("best", case) for case in ranked[::-1][:count]]
+    height, width = picked[0][1].hr.shape[-2] * zoom, picked[0][1].hr.shape[-1] * zoom
+    label_width, pad = 300, 4
+    sheet = Image.new("RGB", (4 * (width + pad) + label_width, len(picked) * (height + pad) + 24), "white")
+    draw, font = ImageDraw.Draw(sheet), _font(14)
+    for col, title in enumerate(("LR", "bicubic", "SR", "HR")):
+        draw.text((col * (width + pad) + 4, 4), title, fill="black", font=font)
+    for row, (kind, case) in enumerate(picked):
+        top = 24 + row * (height + pad)
+        for col, image in enumerate((case.lr, case.bicubic, case.sr, case.hr)):
+            sheet.paste(_to_pil(image, (width, height)), (col * (width + pad), top))
+        colour = "darkred" if kind == "worst" else "darkgreen"
+        draw.text((4 * (width + pad) + 6, top + 4), f"{kind}: truth {case.text}", fill=colour, font=font)
+        draw.text((4 * (width + pad) + 6, top + 22), f"SR {case.read_sr}  bicubic {case.read_bicubic}",
+                  fill="black", font=font)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Inference
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class PlateReading:
+    image: Path
+    text: str
+    confidence: float
+    sr_path: Path | None
+
+
+@torch.no_grad()
+def infer(bundle: str | Path, images: Sequence[str | Path], out_dir: str | Path | None = None,
+          layout: str | None = None, device: str = "cpu") -> list[PlateReading]:
+    """Read plates from LR images (any size: resized to the model's LR size); write SR images to `out_dir`."""
+    generator, ocr, cfg = load_bundle(bundle, device)
+    readings = []
+    for image_path in map(Path, images):
+        lr = load_rgb(image_path, cfg.data.lr_size)[None].to(device)
+        layouts = [layout] if layout else None
+        sr = generator(lr, layouts).clamp(0, 1)
+        result = ocr.read(sr, layout)
+        confidence = float(np.prod(result.confidences[0])) if result.confidences[0] else 0.0
+        sr_path = None
+        if out_dir is not None:
+            sr_path = Path(out_dir) / f"{image_path.stem}_sr.png"
+            with atomic_path(sr_path) as tmp:
+                _to_pil(sr[0].cpu(), (sr.shape[-1], sr.shape[-2])).save(tmp, format="PNG")
+        readings.append(PlateReading(image_path, result.texts[0], confidence, sr_path))
+    return readings
