@@ -82,7 +82,7 @@ class ModelConfig(StrictModel):
 class OCRConfig(StrictModel):
     """PARSeq recogniser. `pretrained_path`: local .pt/.ckpt/.safetensors or `hf://owner/repo/file`."""
 
-    model_type: Literal["parseq", "parseq_tiny"] = "parseq"
+    model_type: Literal["parseq", "parseq_tiny", "parseq_micro"] = "parseq"
     pretrained_path: str | None = None
     freeze_ocr: bool = True
 

@@ -49,3 +49,55 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd or REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """One local Ray head per test session, started as a user would (`ray start --head`).
+
+    Ray 2.60 turns token authentication on by default; it is set explicitly here so the tests exercise what
+    users get: the head writes ~/.ray/auth_token and clients on this machine read it.
+    """
+    import shutil
+
+    bin_dir = Path(sys.executable).parent
+    port, dashboard_port = _free_port(), _free_port()
+    env = dict(os.environ, RAY_AUTH_MODE="token", PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=str(REPO_ROOT), RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    ray = shutil.which("ray", path=env["PATH"])
+    started = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+                              "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
+                              "--disable-usage-stats"], env=env, capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        pytest.fail(f"ray start failed: {started.stderr[-2000:]}")
+    try:
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard_port}", "env": env}
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2)) -> list[str]:
+    """The tiny preset, smaller still, on `root`: seconds per stage on two CPU cores."""
+    return [f"data.root={root}", f"data.split_file={root / 'split.txt'}", "data.batch_size=8",
+            "model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
+            "ocr.model_type=parseq_micro", f"run.storage_path={storage}", f"run.name={name}",
+            "train.image_log_every=1"] + [f"stages.{i}.epochs={e}" for i, e in enumerate(epochs)]
+
+
+@pytest.fixture(scope="session")
+def synth_plates(tmp_path_factory) -> Path:
+    """Eight synthetic tracks (4 train, 2 val, 2 test), shared by the training tests."""
+    from lpasrn.data.synth import SynthConfig, render_dataset
+
+    root = tmp_path_factory.mktemp("data") / "plates"
+    render_dataset(root, SynthConfig(tracks=8, seed=5, split_ratios=(0.5, 0.25, 0.25)))
+    return root

@@ -21,8 +21,10 @@ def connect() -> None:
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
+    # Workers of an existing cluster do not inherit this process's environment: pass glyphray's own on.
+    env_vars = {key: value for key, value in os.environ.items() if key.startswith("GLYPHRAY_")}
     ray.init(address=address or None, include_dashboard=False if not address else None,
-             logging_level=logging.WARNING)
+             logging_level=logging.WARNING, runtime_env={"env_vars": env_vars} if env_vars else None)
     resources = ray.cluster_resources()
     logger.info("Ray %s: %d node(s), %g CPU, %g GPU", "cluster " + address if address else "local instance",
                 len(alive_nodes()), resources.get("CPU", 0), resources.get("GPU", 0))

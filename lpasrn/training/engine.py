@@ -243,7 +243,8 @@ class StageTrainer:
         key, mode = self.stage.primary_metric
         best_row = next((row for row in self.history if row[key] == self.best), None)
         summary = {"stage": self.stage.index, "name": self.stage.name, "primary_metric": key, "mode": mode,
-                   "best": best_row, "finished": finished, "history": self.history}
+                   "world_size": self.session.world_size, "best": best_row, "finished": finished,
+                   "history": self.history}
         atomic_write_text(self.stage_dir / METRICS_FILE, json.dumps(summary, indent=2))
 
     def _log_epoch(self, step: int, metrics: dict[str, float]) -> None:
@@ -321,7 +322,7 @@ class StageTrainer:
                     strip = strip_image(lr, sr, hr)
             if stage.cfg.update_confusion:
                 self.confusion.update(char_logits.argmax(-1), targets)
-            recognition.update(ocr.tokenizer.decode(logits.softmax(-1))[0], texts, batch["track_id"])
+            recognition.update(ocr.tokenizer.decode_probabilities(logits.softmax(-1))[0], texts, batch["track_id"])
             loss_sum += float(loss) * lr.shape[0]
             count += lr.shape[0]
         return self._reduce_validation(recognition, images, loss_sum, count, strip)

@@ -1,0 +1,40 @@
+"""lpasrn on Ray: DDP over two workers with a failure, and `ray job submit` against `ray start --head`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lpasrn.training.engine import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
+from tests.conftest import REPO_ROOT, tiny_overrides
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(ray_head, synth_plates, tmp_path):
+    env = dict(ray_head["env"], RAY_ADDRESS=ray_head["address"], **{FAIL_AT_EPOCH_ENV: "2",
+                                                                    FAIL_MARKER_ENV: str(tmp_path / "failed")})
+    overrides = tiny_overrides(synth_plates, tmp_path, "ddp", epochs=(3, 0, 0, 0, 0)) + ["run.max_failures=1"]
+    result = subprocess.run([sys.executable, "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0",
+                             "--num-workers", "2", "--set", *overrides], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "failed").read_text().startswith("failed at epoch 2")
+    summary = json.loads((tmp_path / "ddp/stage0-pretrain/metrics.json").read_text())
+    assert summary["finished"] and summary["world_size"] == 2
+    assert [(row["epoch"], row["attempt"]) for row in summary["history"]] == [(1, 0), (2, 1), (3, 1)]
+    assert (tmp_path / "ddp-stage0").is_dir(), "the stage is the Ray Train run <name>-stage0"
+
+
+def test_ray_job_submit_runs_the_cli_on_the_cluster(ray_head, synth_plates, tmp_path):
+    overrides = tiny_overrides(synth_plates, tmp_path, "job", epochs=(1, 0, 0, 0, 0))
+    entrypoint = ["python", "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0", "--set", *overrides]
+    result = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".",
+                             "--", *entrypoint], cwd=REPO_ROOT, env=ray_head["env"], capture_output=True, text=True,
+                            timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "succeeded" in output and "inference bundle" in output
+    assert (tmp_path / "job/lp_asrn_bundle.pt").is_file()
