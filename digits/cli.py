@@ -31,6 +31,75 @@ def _cmd_import_sklearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_configs(args: argparse.Namespace) -> list:
+    """One validated config per architecture to train, in order; unknown names fail before any training."""
+    from digits.architectures import list_models, resolve_name
+    from digits.config import DigitsConfig, load_digits_config
+
+    overrides = list(args.overrides) + ([f"epochs={args.epochs}"] if args.epochs else [])
+    if args.test_all_models:
+        overrides.append("epochs=1")
+    cfg = load_digits_config(args.config, overrides)
+    if args.train_all or args.test_all_models:
+        names = list_models()
+    else:
+        names = [resolve_name(name) for name in (args.train or [cfg.model_architecture])]
+    return [DigitsConfig.model_validate({**cfg.model_dump(), "model_architecture": name}) for name in names]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from digits.preflight import check_run
+
+    configs = _training_configs(args)
+    for cfg in configs:
+        check_run(cfg)
+    from digits.runtime import limit_threads
+    from digits.workflow import train_and_export
+
+    limit_threads(args.threads)
+    verbose = 0 if args.test_all_models and not args.debug else 2  # the sanity run's table is what matters
+    results = []
+    for cfg in configs:
+        metrics = train_and_export(cfg, no_cleanup=args.no_cleanup, verbose=verbose)
+        results.append(metrics)
+        print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
+              f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')} -> "
+              f"{Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
+    if args.test_all_models or len(results) > 1:
+        print(_results_table(results))
+    return 0
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _results_table(results: list[dict]) -> str:
+    from digits.tables import format_table
+
+    rows = [("architecture", "params", "float acc", "INT8 acc", "INT8 KB")]
+    rows += [(m["model"], str(m["params"]), _fmt(m["float_tflite_accuracy"], ".4f"),
+              _fmt(m["int8_tflite_accuracy"], ".4f"),
+              _fmt(m["int8_tflite_size_bytes"] / 1024 if m["int8_tflite_size_bytes"] else None, ".1f"))
+             for m in results]
+    return format_table(rows)
+
+
+def _cmd_list_models(args: argparse.Namespace) -> int:
+    from digits.runtime import limit_threads
+
+    limit_threads(args.threads)
+    from digits.inventory import describe_models
+    from digits.tables import format_table
+
+    rows = [("architecture", "params", "INT8 KB", "embedded", "description")]
+    for info in describe_models(args.nb_classes, args.input_channels):
+        rows.append((info.name, str(info.params), f"{info.int8_bytes / 1024:.1f}", "yes" if info.embedded else "no",
+                     info.description))
+    print(format_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digits", formatter_class=HelpFormatter,
                                      description="Digit recognizers for embedded meter reading, tuned on Ray.")
@@ -52,6 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--seed", type=int, default=42)
     sk.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     sk.set_defaults(handler=_cmd_import_sklearn)
+
+    train = sub.add_parser("train", formatter_class=HelpFormatter, help="train, export and evaluate architectures",
+                           description="Train one or more architectures and export each to\n"
+                                       "<export_dir>/<N>cls_<GRAY|RGB>/<model>/: best_model.keras,\n"
+                                       "<model>_float.tflite, <model>_quantized.tflite (full INT8),\n"
+                                       "training_history.png, metrics.json, config.resolved.yaml.\n\n"
+                                       "Several models are trained one after another in this process; running them\n"
+                                       "concurrently on Ray comes later (Ray Tune / Ray Train glue).")
+    add_config_arguments(train, default="default")
+    models = train.add_mutually_exclusive_group()
+    models.add_argument("--train", nargs="+", metavar="MODEL", help="architectures to train (default: "
+                        "model_architecture of the config); see `digits list-models`")
+    models.add_argument("--train_all", "--train-all", action="store_true", help="train every architecture")
+    models.add_argument("--test_all_models", "--test-all-models", action="store_true",
+                        help="1-epoch sanity run of every architecture, then a table of the results")
+    train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
+    train.add_argument("--no_cleanup", "--no-cleanup", action="store_true",
+                       help="keep the per-epoch checkpoints/ folder")
+    train.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads (0: all cores)")
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="verbose logging and per-epoch Keras output (same as `digits --debug train`)")
+    train.set_defaults(handler=_cmd_train)
+
+    lm = sub.add_parser("list-models", formatter_class=HelpFormatter,
+                        help="list architectures with parameter count and INT8 TFLite size",
+                        description="Build every registered architecture, convert it to full-INT8 TFLite "
+                                    "(calibrated on random images, nothing written to disk) and print its size.")
+    lm.add_argument("--nb-classes", type=int, choices=(10, 100, 11), default=10)
+    lm.add_argument("--input-channels", type=int, choices=(1, 3), default=1)
+    lm.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads (0: all cores)")
+    lm.set_defaults(handler=_cmd_list_models)
     return parser
 
 

@@ -1,0 +1,89 @@
+"""Architecture registry: `@register_model("name")` factories, `create_model(name, cfg)`, `list_models()`.
+
+A factory takes the input shape (H, W, C) and the class count and returns an uncompiled Keras model whose
+last layer is a softmax. Registering is all it takes for a new family to be trained, exported, listed and
+tested (the tests are parametrised over `list_models()`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from experiments.errors import UserError
+
+if TYPE_CHECKING:
+    from digits.config import DigitsConfig
+
+ModelFactory = Callable[[tuple[int, int, int], int], Any]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    factory: ModelFactory
+    embedded: bool
+    description: str
+
+
+_MODELS: dict[str, ModelEntry] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_model(name: str, *, aliases: tuple[str, ...] = (), embedded: bool = True
+                   ) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a factory under `name` (and `aliases`). `embedded=False` marks PC-only models (no INT8 export)."""
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        for key in (name, *aliases):
+            if key in _MODELS or key in _ALIASES:
+                raise ValueError(f"architecture {key!r} is registered twice")
+        doc = (factory.__doc__ or "").strip().splitlines()
+        _MODELS[name] = ModelEntry(name, factory, embedded, doc[0] if doc else "")
+        _ALIASES.update({alias: name for alias in aliases})
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Canonical names of every registered architecture (aliases excluded), sorted."""
+    _load_families()
+    return sorted(_MODELS, key=_natural_key)
+
+
+def _natural_key(name: str) -> list:
+    """`digit_recognizer_v3` before `digit_recognizer_v12`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def resolve_name(name: str) -> str:
+    """The canonical name of `name` or an alias; unknown names are a user error listing the known ones."""
+    _load_families()
+    canonical = _ALIASES.get(name, name)
+    if canonical not in _MODELS:
+        known = ", ".join(list_models() + sorted(f"{a} (={n})" for a, n in _ALIASES.items()))
+        raise UserError(f"unknown architecture {name!r}; known: {known}")
+    return canonical
+
+
+def model_entry(name: str) -> ModelEntry:
+    return _MODELS[resolve_name(name)]
+
+
+def build_model(name: str, input_shape: tuple[int, int, int], nb_classes: int) -> Any:
+    """Build architecture `name` for an explicit input shape and class count."""
+    entry = model_entry(name)
+    return entry.factory(tuple(input_shape), int(nb_classes))
+
+
+def create_model(name: str, cfg: "DigitsConfig") -> Any:
+    """Build architecture `name` for the input shape and class count of a config."""
+    return build_model(name, (cfg.input_height, cfg.input_width, cfg.input_channels), cfg.nb_classes)
+
+
+def _load_families() -> None:
+    # Importing the family modules runs their @register_model decorators; done lazily so that reading the
+    # registry module never imports TensorFlow by itself.
+    import digits.architectures.families  # noqa: F401

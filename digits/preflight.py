@@ -1,0 +1,29 @@
+"""Checks that need no TensorFlow, run before any is imported: a bad run fails in a second, not after a minute."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from digits.architectures import resolve_name
+from digits.config import DigitsConfig
+from experiments.errors import UserError
+
+
+def require_data_sources(cfg: DigitsConfig) -> None:
+    if not cfg.data_sources:
+        raise UserError("data_sources is empty: add at least one {path: FOLDER, weight: 1.0} "
+                        "(e.g. --set 'data_sources=[{path: data/digits/sklearn, weight: 1}]')")
+
+
+def check_run(cfg: DigitsConfig) -> None:
+    """Known architecture, existing data folders, and only settings this build can honour."""
+    resolve_name(cfg.model_architecture)
+    require_data_sources(cfg)
+    for index, source in enumerate(cfg.data_sources):
+        folder = Path(source.path)
+        if not folder.is_dir():
+            what = "not found" if not folder.exists() else "is not a folder"
+            raise UserError(f"{folder}: data source folder {what} (data_sources.{index}.path)")
+    if cfg.use_qat:
+        from digits.qat import qat_available
+
+        qat_available()

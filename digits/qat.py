@@ -1,0 +1,79 @@
+"""Quantization-aware training: tf-keras + tensorflow-model-optimization, confined to this module.
+
+tfmot only understands tf-keras (Keras 2) models, so the trained Keras 3 model is rebuilt from the same
+registry factory under `use_keras(tf_keras)`, its weights copied over (same layers in the same order),
+wrapped with `quantize_model` (fake-quant nodes, Conv+BN+ReLU folded as TFLite will fold them), fine-tuned
+for a few epochs at a tenth of the learning rate, and converted to full-integer TFLite.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from digits.architectures import build_model, resolve_name
+from digits.architectures.layers import use_keras
+from digits.config import DigitsConfig
+from digits.pipeline import DigitsData
+from experiments.errors import UserError
+from experiments.io import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+QAT_EPOCH_FRACTION = 0.2
+QAT_MAX_EPOCHS = 10
+QAT_LR_FACTOR = 0.1
+
+
+def qat_available() -> None:
+    """Raise a UserError when tf-keras or tensorflow-model-optimization are not installed."""
+    try:
+        import tensorflow_model_optimization  # noqa: F401
+        import tf_keras  # noqa: F401
+    except ImportError as err:
+        raise UserError(f"use_qat needs tf-keras and tensorflow-model-optimization ({err}); install "
+                        "glyphray[digits] or set use_qat=false") from None
+
+
+def qat_epochs(cfg: DigitsConfig) -> int:
+    """A fifth of the training epochs (1..10): QAT only adapts trained weights to the INT8 grid."""
+    return max(1, min(QAT_MAX_EPOCHS, round(cfg.epochs * QAT_EPOCH_FRACTION)))
+
+
+def to_tf_keras(model, cfg: DigitsConfig):
+    """The same architecture built with tf-keras, carrying the trained Keras 3 weights."""
+    import tf_keras
+
+    with use_keras(tf_keras):
+        legacy = build_model(resolve_name(cfg.model_architecture), tuple(model.input_shape[1:]), cfg.nb_classes)
+    weights = model.get_weights()
+    expected = [w.shape for w in legacy.get_weights()]
+    if [w.shape for w in weights] != expected:
+        raise RuntimeError(f"{cfg.model_architecture}: tf-keras rebuild has different weights than the Keras 3 "
+                           "model (a family builds layers conditionally on the Keras version?)")
+    legacy.set_weights(weights)
+    return legacy
+
+
+def quantization_aware_finetune(model, cfg: DigitsConfig, data: DigitsData, verbose: int = 2):
+    """Fine-tune a fake-quantized copy of `model`; returns the tf-keras QAT model (export it with the helper)."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    qat = tfmot.quantization.keras.quantize_model(to_tf_keras(model, cfg))
+    qat.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate * QAT_LR_FACTOR),
+                loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                metrics=["accuracy"])
+    epochs = qat_epochs(cfg)
+    log.info("quantization-aware fine-tuning for %d epoch(s)", epochs)
+    qat.fit(data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch, validation_data=data.validation,
+            verbose=verbose)
+    return qat
+
+
+def export_qat_int8_tflite(qat_model, representative: np.ndarray, path: Path, io_type: str = "uint8") -> Path:
+    """Full-integer TFLite from a QAT model (ranges from its fake-quant nodes; `representative` fills the rest)."""
+    from digits.export import int8_tflite_bytes
+
+    return atomic_write_bytes(path, int8_tflite_bytes(qat_model, representative, io_type))

@@ -1,0 +1,99 @@
+"""One architecture from config to deployable files: train, export float + INT8 TFLite, evaluate, report.
+
+Writes into `<export_dir>/<nb_classes>cls_<GRAY|RGB>/<model>/`: config.resolved.yaml, best_model.keras,
+`<model>_float.tflite`, `<model>_quantized.tflite`, training_history.png and metrics.json. Epoch checkpoints
+are removed at the end unless `no_cleanup`.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from digits.architectures import model_entry
+from digits.config import DigitsConfig
+from digits.export import export_float_tflite, export_int8_tflite
+from digits.pipeline import DigitsData, to_float
+from digits.preflight import check_run
+from digits.report import plot_history, write_metrics
+from digits.tflite_eval import TFLiteEvaluation, evaluate_tflite
+from digits.train import Reporter, model_dir_for, train_model
+from experiments.config import save_resolved_config
+
+log = logging.getLogger(__name__)
+
+METRICS_NAME = "metrics.json"
+HISTORY_PLOT_NAME = "training_history.png"
+CALIBRATION_IMAGES = 200
+
+
+def keras_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> float:
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
+def export_int8(model, cfg: DigitsConfig, data: DigitsData, target: Path, verbose: int) -> Path:
+    """Post-training INT8 calibrated on training images, or (use_qat) QAT fine-tuning and then conversion."""
+    representative = data.representative_images(CALIBRATION_IMAGES, cfg.seed)
+    io_type = "int8" if cfg.esp_dl_quantize else "uint8"
+    if cfg.esp_dl_quantize:
+        log.warning("esp_dl_quantize: writing an int8-I/O TFLite model; the .espdl file (ESP-PPQ) is not "
+                    "produced by this build")
+    if not cfg.use_qat:
+        return export_int8_tflite(model, representative, target, io_type)
+    from digits.qat import export_qat_int8_tflite, quantization_aware_finetune
+
+    qat_model = quantization_aware_finetune(model, cfg, data, verbose=verbose)
+    return export_qat_int8_tflite(qat_model, representative, target, io_type)
+
+
+def _evaluation_metrics(prefix: str, evaluation: TFLiteEvaluation | None) -> dict:
+    return {f"{prefix}_accuracy": evaluation.accuracy if evaluation else None,
+            f"{prefix}_size_bytes": evaluation.size_bytes if evaluation else None,
+            f"{prefix}_latency_ms": evaluation.latency_ms if evaluation else None}
+
+
+def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cleanup: bool = False,
+                     verbose: int = 2) -> dict:
+    """Train `cfg.model_architecture`, export and evaluate it; returns (and writes) its metrics."""
+    check_run(cfg)
+    entry = model_entry(cfg.model_architecture)
+    name = entry.name
+    model_dir = model_dir_for(cfg)
+    save_resolved_config(cfg, model_dir)
+    result = train_model(cfg, reporter=reporter, model_dir=model_dir, verbose=verbose)
+    model = result.model
+    val_images = to_float(result.data.validation_set.images)
+    val_labels = result.data.validation_set.labels
+    files = {"best_model": result.best_model_path.name}
+
+    float_path = export_float_tflite(model, model_dir / f"{name}_float.tflite")
+    float_eval = evaluate_tflite(float_path, val_images, val_labels)
+    files["float_tflite"] = float_path.name
+
+    int8_eval = None
+    if cfg.quantize_model and not entry.embedded:
+        log.warning("%s is a PC-only model: INT8 export skipped (quantize_model ignored)", name)
+    elif cfg.quantize_model:
+        int8_path = export_int8(model, cfg, result.data, model_dir / f"{name}_quantized.tflite", verbose)
+        int8_eval = evaluate_tflite(int8_path, val_images, val_labels)
+        files["int8_tflite"] = int8_path.name
+    files["history_plot"] = plot_history(result.history, model_dir / HISTORY_PLOT_NAME,
+                                         f"{name} ({cfg.export_group})").name
+
+    metrics = {"model": name, "nb_classes": cfg.nb_classes, "color_mode": cfg.color_mode, "params": result.params,
+               "epochs_run": len(result.history.get("loss", [])), "best_epoch": result.best_epoch,
+               "validation_images": int(len(val_labels)),
+               "keras_float_accuracy": keras_accuracy(model, val_images, val_labels, cfg.batch_size),
+               **_evaluation_metrics("float_tflite", float_eval), **_evaluation_metrics("int8_tflite", int8_eval),
+               "int8_io_type": int8_eval.input_dtype if int8_eval else None,
+               "quantization": ("qat" if cfg.use_qat else "ptq") if int8_eval else "none",
+               "history": result.history, "files": files}
+    write_metrics(metrics, model_dir / METRICS_NAME)
+    if not no_cleanup:
+        shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
+    log.info("%s: keras %.4f, float tflite %.4f, int8 %s -> %s", name, metrics["keras_float_accuracy"],
+             metrics["float_tflite_accuracy"], "-" if int8_eval is None else f"{int8_eval.accuracy:.4f}", model_dir)
+    return metrics
