@@ -17,16 +17,23 @@ setup: $(BIN)/.installed
 
 demo: setup
 	$(BIN)/lpasrn synth --out $(DEMO)/plates --tracks 60 --layout mixed --seed 0 --overwrite
-	$(BIN)/lpasrn check-data --config lp_asrn_tiny
 	$(BIN)/lpasrn preview $(DEMO)/plates --out $(DEMO)/plates_sheet.png --max-tracks 16
-	$(BIN)/lpasrn config --config lp_asrn_tiny --out $(DEMO)
-	@echo "demo outputs in $(DEMO)/ (dataset, plates_sheet.png, config.resolved.yaml)"
+	$(BIN)/lpasrn train --config lp_asrn_tiny
+	$(BIN)/lpasrn evaluate --checkpoint runs/lp_asrn_tiny/lp_asrn_bundle.pt --data $(DEMO)/plates \
+		--report $(DEMO)/lpasrn_eval.json --grid $(DEMO)/lpasrn_eval_grid.png
+	$(BIN)/digits import-sklearn --out $(DEMO)/digits --overwrite
+	$(BIN)/digits train --train digit_recognizer_v4 --epochs 8 \
+		--set 'data_sources=[{path: $(DEMO)/digits, weight: 1}]' export_dir=$(DEMO)/exported_models
+	@echo "demo outputs: $(DEMO)/ (plates, contact sheet, evaluation, digit exports) and runs/lp_asrn_tiny/"
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/synth_speed.py
+	$(BIN)/python bench/models_speed.py
+	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/digits_latency.py
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) runs/lp_asrn_tiny .pytest_cache

@@ -157,6 +157,7 @@ class RunConfig(StrictModel):
     storage_path: str = "runs"
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
+    cpus_per_worker: int = Field(1, ge=1)  # torch threads per worker follow it
     max_failures: int = Field(0, ge=-1)
     shared_storage: bool = False  # storage_path is a mount every node shares (needed on multi-node clusters)
     seed: int = 0

@@ -7,7 +7,6 @@ again with the same name), so it wins over the seed.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,9 @@ class RayTrainSession:
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     cfg = LpasrnConfig.model_validate(loop_config["config"])
+    # Ray sets OMP_NUM_THREADS=1 in workers; use the CPUs this worker was actually given.
+    torch.set_num_threads(cfg.run.cpus_per_worker)
     train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], RayTrainSession(),
                 loop_config.get("seed_checkpoint"))
 
@@ -60,12 +60,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 class RayTrainLauncher:
     """Runs a stage on `run.num_workers` Ray Train workers (CPU or GPU), with `run.max_failures` restarts."""
 
-    def __init__(self, cpus_per_worker: float | None = None):
-        self.cpus_per_worker = cpus_per_worker
-
     def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> TorchTrainer:
         metric, mode = stage.primary_metric
-        resources = {"CPU": self.cpus_per_worker} if self.cpus_per_worker else None
+        resources = {"CPU": cfg.run.cpus_per_worker}
         return TorchTrainer(
             train_loop_per_worker,
             train_loop_config={"config": cfg.model_dump(mode="json"), "stage": stage.index,

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -201,7 +202,11 @@ class StageTrainer:
             self._finish_epoch(-1, {}, self.validate())
         for epoch in range(self.start_epoch, self.stage.cfg.epochs):
             _maybe_inject_failure(epoch, self.is_main)
+            started = time.perf_counter()
             train_metrics = self.train_epoch(epoch)
+            train_seconds = time.perf_counter() - started
+            samples = train_metrics.pop("train_samples")
+            train_metrics.update(train_seconds=train_seconds, train_samples_per_s=samples / max(train_seconds, 1e-9))
             self._finish_epoch(epoch, train_metrics, self.validate())
         if self.is_main:
             self._write_metrics(finished=True)
@@ -256,7 +261,8 @@ class StageTrainer:
             self.events.scalar_group("hard_mining_stats", stats, step)
         if self.stage.cfg.update_confusion:
             self.events.image("confusion_matrix", self.confusion.heatmap(), step)
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")))
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                          if k.startswith(("train_", "val_")) and k != "train_seconds")
         logger.info("%s epoch %d/%d: %s", self.stage.dir_name, step, self.stage.cfg.epochs, shown)
 
     # -- one epoch -----------------------------------------------------------------------------------------
@@ -289,7 +295,8 @@ class StageTrainer:
         keys = sorted(sums)
         totals = _all_reduce_sum([sums[k] for k in keys] + [float(seen)], self.device)
         count = max(1.0, totals[-1])
-        return {f"train_{key}": value / count for key, value in zip(keys, totals[:-1])}
+        means = {f"train_{key}": value / count for key, value in zip(keys, totals[:-1])}
+        return means | {"train_samples": totals[-1]}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
