@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from experiments.cli_common import HelpFormatter
+from experiments.cli_common import HelpFormatter, console_entrypoints
 from experiments.config import PRESETS_DIR, list_presets, read_yaml_mapping, resolve_config_path
-from experiments.errors import cli_entrypoint
 
 _LPASRN_SECTIONS = {"data", "model", "ocr", "loss", "train", "stages", "run"}
 
@@ -59,15 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@cli_entrypoint
-def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
-
-
-def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv))
-
+run, main = console_entrypoints(build_parser, logging_flag=False)
 
 if __name__ == "__main__":
     main()

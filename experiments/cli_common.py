@@ -24,3 +24,33 @@ def setup_logging(debug: bool = False) -> None:
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults and keep the description's line breaks."""
+
+
+def print_or_save_config(config, out_dir) -> int:
+    """`<tool> config`: print the resolved config, or write `config.resolved.yaml` into `out_dir`."""
+    from experiments.config import config_to_yaml, save_resolved_config
+
+    if out_dir:
+        print(f"wrote {save_resolved_config(config, out_dir)}")
+    else:
+        print(config_to_yaml(config), end="")
+    return 0
+
+
+def console_entrypoints(build_parser, logging_flag: bool = True):
+    """`run(argv) -> exit code` (user errors are one line, exit 2) and `main()` for a console script."""
+    import sys
+
+    from experiments.errors import cli_entrypoint
+
+    @cli_entrypoint
+    def run(argv: list[str] | None = None) -> int:
+        args = build_parser().parse_args(argv)
+        if logging_flag:
+            setup_logging(getattr(args, "debug", False))
+        return args.handler(args)
+
+    def main(argv: list[str] | None = None) -> None:
+        sys.exit(run(argv))
+
+    return run, main

@@ -8,8 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.cli_common import HelpFormatter, add_config_arguments, setup_logging
-from experiments.errors import UserError, cli_entrypoint
+from experiments.cli_common import (HelpFormatter, add_config_arguments, console_entrypoints,
+                                     print_or_save_config)
+from experiments.errors import UserError
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -63,15 +64,9 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from experiments.config import config_to_yaml, save_resolved_config
     from lpasrn.config import load_lpasrn_config
 
-    cfg = load_lpasrn_config(args.config, args.overrides)
-    if args.out:
-        print(f"wrote {save_resolved_config(cfg, args.out)}")
-    else:
-        print(config_to_yaml(cfg), end="")
-    return 0
+    return print_or_save_config(load_lpasrn_config(args.config, args.overrides), args.out)
 
 
 def _cmd_model_summary(args: argparse.Namespace) -> int:
@@ -247,16 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@cli_entrypoint
-def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.debug)
-    return args.handler(args)
-
-
-def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv))
-
+run, main = console_entrypoints(build_parser)
 
 if __name__ == "__main__":
     main()
