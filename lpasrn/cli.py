@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.cli_common import (HelpFormatter, add_config_arguments, console_entrypoints,
-                                     print_or_save_config)
+from experiments.cli_common import (
+    HelpFormatter, add_config_arguments, console_entrypoints, print_or_save_config)
 from experiments.errors import UserError
 
 
@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lpasrn.data.plates import build_splits
     from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 
-    cfg = load_lpasrn_config(args.config, _train_overrides(args))
+    cfg = load_lpasrn_config(args.config, _train_overrides(args)).with_absolute_paths()
     if args.stage is not None and not 0 <= args.stage < len(cfg.stages):
         raise UserError(f"--stage {args.stage}: expected 0..{len(cfg.stages) - 1}")
     data = cfg.data

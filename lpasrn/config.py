@@ -178,6 +178,17 @@ class LpasrnConfig(StrictModel):
     stages: list[StageConfig] = Field(default_factory=default_stage_table)
     run: RunConfig = RunConfig()
 
+    def with_absolute_paths(self) -> "LpasrnConfig":
+        """Local paths made absolute, so Ray workers (which start in their own folder) find the same files."""
+        data = self.data.model_copy(update={
+            "root": self.data.root.resolve(),
+            "split_file": self.data.split_file.resolve() if self.data.split_file else None})
+        pretrained = self.ocr.pretrained_path
+        if pretrained and "://" not in pretrained:
+            pretrained = str(Path(pretrained).expanduser().resolve())
+        ocr = self.ocr.model_copy(update={"pretrained_path": pretrained})
+        return self.model_copy(update={"data": data, "ocr": ocr})
+
     @field_validator("stages")
     @classmethod
     def _five_stages_in_order(cls, stages: list[StageConfig]) -> list[StageConfig]:

@@ -23,8 +23,8 @@ def _generator_rows(generator: nn.Module, num_rstb: int) -> list[tuple[str, int]
     rows += [
         ("body norms + conv_after_body", count_parameters(generator, ["patch_embed.", "norm.", "conv_after_body."])),
         ("character pyramid attention", count_parameters(generator, ["pyramid_attention."])),
-        ("upsampler (conv_before_upsample, upsample)", count_parameters(generator, ["conv_before_upsample.",
-                                                                                  "upsample."])),
+        ("upsampler (conv_before_upsample, upsample)",
+         count_parameters(generator, ["conv_before_upsample.", "upsample."])),
         ("reconstruction (conv_last)", count_parameters(generator, ["conv_last."])),
     ]
     return rows

@@ -60,7 +60,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 class RayTrainLauncher:
     """Runs a stage on `run.num_workers` Ray Train workers (CPU or GPU), with `run.max_failures` restarts."""
 
-    def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> TorchTrainer:
+    def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path,
+                seed_checkpoint: str | None) -> TorchTrainer:
         metric, mode = stage.primary_metric
         resources = {"CPU": cfg.run.cpus_per_worker}
         return TorchTrainer(

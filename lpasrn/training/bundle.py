@@ -16,9 +16,9 @@ BUNDLE_NAME = "lp_asrn_bundle.pt"
 
 
 def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> Path:
+    source = {"stage": state.get("stage"), "epoch": state.get("epoch")}
     bundle = {"format": BUNDLE_FORMAT, "generator": state["generator"], "ocr": state["ocr"],
-              "config": cfg.model_dump(mode="json"), "source": {"stage": state.get("stage"),
-                                                               "epoch": state.get("epoch")}}
+              "config": cfg.model_dump(mode="json"), "source": source}
     with atomic_path(out) as tmp:
         torch.save(bundle, tmp)
     return Path(out)

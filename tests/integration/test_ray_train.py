@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(ray_head, synth_plates, tmp_path):
     env = dict(ray_head["env"], RAY_ADDRESS=ray_head["address"], **{FAIL_AT_EPOCH_ENV: "2",
                                                                     FAIL_MARKER_ENV: str(tmp_path / "failed")})
-    overrides = tiny_overrides(synth_plates, tmp_path, "ddp", epochs=(3, 0, 0, 0, 0)) + ["run.max_failures=1"]
+    relative = Path(os.path.relpath(synth_plates, REPO_ROOT))  # workers start elsewhere: the CLI resolves it
+    overrides = tiny_overrides(relative, tmp_path, "ddp", epochs=(3, 0, 0, 0, 0)) + ["run.max_failures=1"]
     result = subprocess.run([sys.executable, "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0",
                              "--num-workers", "2", "--set", *overrides], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)

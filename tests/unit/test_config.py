@@ -46,8 +46,8 @@ def test_defaults_equal_the_stage_table_of_the_seed():
 
 
 def test_overrides_reach_nested_keys_and_list_items():
-    cfg = load_lpasrn_config("lp_asrn", ["stages.2.epochs=5", "model.swinir_embed_dim=96",
-                                          "data.lr_size=[20, 60]", "ocr.pretrained_path=hf://a/b/c.pt"])
+    cfg = load_lpasrn_config("lp_asrn", ["stages.2.epochs=5", "model.swinir_embed_dim=96", "data.lr_size=[20, 60]",
+                                         "ocr.pretrained_path=hf://a/b/c.pt"])
     assert cfg.stages[2].epochs == 5
     assert cfg.model.swinir_embed_dim == 96
     assert cfg.data.lr_size == (20, 60) and cfg.data.hr_size == (40, 120)

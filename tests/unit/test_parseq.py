@@ -169,7 +169,7 @@ def trained_reader() -> tuple[PARSeq, torch.Tensor]:
 @pytest.mark.parametrize("decode_ar", [True, False])
 @pytest.mark.parametrize("refine_iters", [0, 1])
 def test_trained_model_reads_its_plates_in_ar_and_nar_modes(trained_reader, decode_ar: bool,
-                                                             refine_iters: int) -> None:
+                                                            refine_iters: int) -> None:
     model, images = trained_reader
     model.decode_ar, model.refine_iters = decode_ar, refine_iters
     result = model.read(images)

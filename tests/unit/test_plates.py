@@ -107,7 +107,8 @@ def test_skip_bad_counts_and_skips_bad_tracks(plate_root):
 
 def test_skip_bad_drops_skipped_tracks_listed_in_the_split_file(plate_root, tmp_path):
     _annotation(plate_root).write_text("not json")
-    (tmp_path / "split.txt").write_text("Scenario-A/Brazilian/track_00001 train\nScenario-A/Brazilian/track_00002 val\n")
+    (tmp_path / "split.txt").write_text("Scenario-A/Brazilian/track_00001 train\n"
+                                        "Scenario-A/Brazilian/track_00002 val\n")
     splits, skipped = build_splits(plate_root, tmp_path / "split.txt", skip_bad=True)
     assert list(skipped) == ["Scenario-A/Brazilian/track_00001"]
     assert [t.track_id for t in splits["val"]] == ["Scenario-A/Brazilian/track_00002"] and not splits["train"]
