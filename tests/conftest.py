@@ -64,9 +64,12 @@ def ray_head():
     """One local Ray head per test session, started as a user would (`ray start --head`).
 
     Ray 2.60 turns token authentication on by default; it is set explicitly here so the tests exercise what
-    users get: the head writes ~/.ray/auth_token and clients on this machine read it.
+    users get: the head writes ~/.ray/auth_token and clients on this machine read it. The head runs in its own
+    process group (`--block`) so teardown stops this head only, not other Ray instances on the machine.
     """
     import shutil
+    import signal
+    import time
 
     bin_dir = Path(sys.executable).parent
     port, dashboard_port = _free_port(), _free_port()
@@ -74,15 +77,24 @@ def ray_head():
                PYTHONPATH=str(REPO_ROOT), RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
     ray = shutil.which("ray", path=env["PATH"])
-    started = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-                              "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
-                              "--disable-usage-stats"], env=env, capture_output=True, text=True, timeout=180)
-    if started.returncode != 0:
-        pytest.fail(f"ray start failed: {started.stderr[-2000:]}")
+    address = f"127.0.0.1:{port}"
+    head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+                             "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard_port}", "env": env}
+        deadline = time.monotonic() + 180
+        while subprocess.run([ray, "status", "--address", address], env=env, capture_output=True).returncode:
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("ray start --head did not come up")
+            time.sleep(1)
+        yield {"address": address, "dashboard": f"http://127.0.0.1:{dashboard_port}", "env": env}
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
 
 
 def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2)) -> list[str]:

@@ -16,6 +16,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from torch import nn
 
+from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.checkpoint import load_state
 from lpasrn.training.engine import train_stage
@@ -78,4 +79,19 @@ class RayTrainLauncher:
         )
 
     def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> None:
-        self.trainer(cfg, stage, stage_dir, seed_checkpoint).fit()
+        try:
+            self.trainer(cfg, stage, stage_dir, seed_checkpoint).fit()
+        except ray.train.WorkerGroupError as err:
+            user_error = _user_error_in(err.worker_failures.values())
+            if user_error is not None:  # something the user can fix: one line, not a wall of worker tracebacks
+                raise UserError(str(user_error)) from None
+            raise
+
+
+def _user_error_in(failures) -> UserError | None:
+    for failure in failures:
+        while failure is not None:
+            if isinstance(failure, UserError):
+                return failure
+            failure = getattr(failure, "cause", None) or failure.__cause__
+    return None

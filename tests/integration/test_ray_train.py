@@ -41,3 +41,16 @@ def test_ray_job_submit_runs_the_cli_on_the_cluster(ray_head, synth_plates, tmp_
     assert result.returncode == 0, output[-3000:]
     assert "succeeded" in output and "inference bundle" in output
     assert (tmp_path / "job/lp_asrn_bundle.pt").is_file()
+
+
+def test_a_user_error_inside_a_worker_is_one_line(ray_head, synth_plates, tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    env = dict(ray_head["env"], RAY_ADDRESS=ray_head["address"])
+    result = subprocess.run([sys.executable, "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "1",
+                             "--init-checkpoint", str(broken), "--set",
+                             *tiny_overrides(synth_plates, tmp_path, "broken")], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    ours = [line for line in result.stderr.splitlines() if line.startswith("error: ")]  # Ray's forwarded logs aside
+    assert len(ours) == 1 and f"{broken}: not a loadable glyphray checkpoint" in ours[0]
