@@ -30,10 +30,12 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
+	$(BIN)/pip install -e '.[bench]' -q
 	$(BIN)/python bench/synth_speed.py
 	$(BIN)/python bench/models_speed.py
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/digits_latency.py
+	$(BIN)/python bench/tune_vs_kerastuner.py
 
 clean:
 	rm -rf $(DEMO) runs/lp_asrn_tiny .pytest_cache

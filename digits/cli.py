@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from digits.cli_adapt import add_adapt_parsers
+from digits.cli_synth import add_synth_parser
+from digits.tuning.cli import add_tune_parser, add_use_tuner_arguments
 from experiments.cli_common import HelpFormatter, add_config_arguments, setup_logging
 from experiments.errors import cli_entrypoint
 
@@ -53,6 +56,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     configs = _training_configs(args)
     for cfg in configs:
         check_run(cfg)
+    if args.use_tuner:
+        from digits.tuning.cli import train_with_tuner
+
+        return train_with_tuner(args, configs[0])
+    if len(configs) > 1 and not args.sequential:
+        from digits.ray_tasks import train_concurrently
+
+        results = train_concurrently(configs, args.cpus_per_model, args.no_cleanup, on_done=_print_model_line)
+    else:
+        results = _train_in_process(configs, args)
+    if args.test_all_models or len(results) > 1:
+        print(_results_table(results))
+    return 0
+
+
+def _train_in_process(configs: list, args: argparse.Namespace) -> list[dict]:
     from digits.runtime import limit_threads
     from digits.workflow import train_and_export
 
@@ -60,14 +79,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verbose = 0 if args.test_all_models and not args.debug else 2  # the sanity run's table is what matters
     results = []
     for cfg in configs:
-        metrics = train_and_export(cfg, no_cleanup=args.no_cleanup, verbose=verbose)
-        results.append(metrics)
-        print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
-              f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')} -> "
-              f"{Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
-    if args.test_all_models or len(results) > 1:
-        print(_results_table(results))
-    return 0
+        results.append(train_and_export(cfg, no_cleanup=args.no_cleanup, verbose=verbose))
+        _print_model_line(cfg, results[-1])
+    return results
+
+
+def _print_model_line(cfg, metrics: dict) -> None:
+    print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
+          f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')} -> "
+          f"{Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
 
 
 def _fmt(value, spec: str) -> str:
@@ -127,8 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "<export_dir>/<N>cls_<GRAY|RGB>/<model>/: best_model.keras,\n"
                                        "<model>_float.tflite, <model>_quantized.tflite (full INT8),\n"
                                        "training_history.png, metrics.json, config.resolved.yaml.\n\n"
-                                       "Several models are trained one after another in this process; running them\n"
-                                       "concurrently on Ray comes later (Ray Tune / Ray Train glue).")
+                                       "Several models train concurrently as Ray tasks (--cpus-per-model CPUs and\n"
+                                       "TensorFlow threads each) on the Ray named by RAY_ADDRESS, else on a local Ray\n"
+                                       "started for the command; --sequential trains them one after another in this\n"
+                                       "process. One model always trains in this process.")
     add_config_arguments(train, default="default")
     models = train.add_mutually_exclusive_group()
     models.add_argument("--train", nargs="+", metavar="MODEL", help="architectures to train (default: "
@@ -140,8 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no_cleanup", "--no-cleanup", action="store_true",
                        help="keep the per-epoch checkpoints/ folder")
     train.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads (0: all cores)")
+    train.add_argument("--cpus-per-model", "--cpus_per_model", type=int, default=1,
+                       help="CPUs (and TensorFlow threads) of each model's Ray task")
+    train.add_argument("--sequential", action="store_true",
+                       help="train several models one after another in this process instead of as Ray tasks")
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="verbose logging and per-epoch Keras output (same as `digits --debug train`)")
+    add_use_tuner_arguments(train)
     train.set_defaults(handler=_cmd_train)
 
     lm = sub.add_parser("list-models", formatter_class=HelpFormatter,
@@ -152,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--input-channels", type=int, choices=(1, 3), default=1)
     lm.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads (0: all cores)")
     lm.set_defaults(handler=_cmd_list_models)
+    add_tune_parser(sub)
+    add_synth_parser(sub)
+    add_adapt_parsers(sub)
     return parser
 
 

@@ -55,6 +55,11 @@ class DigitsConfig(StrictModel):
     learning_rate: float = Field(1e-3, gt=0)
     optimizer: Optimizer = "nadam"
     label_smoothing: float = Field(0.1, ge=0, lt=1)
+    # Focal loss when focal_gamma > 0 (then label_smoothing is not used); 0 keeps plain cross-entropy.
+    focal_gamma: float = Field(0.0, ge=0, le=10)
+    focal_alpha: float = Field(0.25, gt=0, le=1)
+    # Rate of the architecture's Dropout layers; None keeps each architecture's own rate.
+    dropout: float | None = Field(None, ge=0, lt=1)
     nb_classes: Literal[10, 100, 11] = 10
     input_channels: Literal[1, 3] = 1
     input_height: int = Field(32, ge=8)

@@ -75,6 +75,13 @@ def build_datasets(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
     Validation comes from `validation_dirs` when given, else from each source's `test/` folder, else from a
     seeded `validation_split` of that source.
     """
+    train_parts, validation_set = load_splits(cfg, validation_dirs)
+    return assemble_datasets(cfg, train_parts, validation_set, [source.weight for source in cfg.data_sources])
+
+
+def load_splits(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
+                ) -> tuple[list[LabelledImages], LabelledImages]:
+    """The training images of each source (in cfg.data_sources order) and the joint validation set."""
     require_data_sources(cfg)
     shape = ImageShape(cfg.input_height, cfg.input_width, cfg.input_channels)
     train_parts: list[LabelledImages] = []
@@ -94,7 +101,13 @@ def build_datasets(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
         val_parts.append(loaded.test if loaded.test is not None else loaded.train)
     validation_set = LabelledImages(np.concatenate([p.images for p in val_parts]),
                                     np.concatenate([p.labels for p in val_parts]), "validation")
-    weights = [source.weight for source in cfg.data_sources]
+    return train_parts, validation_set
+
+
+def assemble_datasets(cfg: DigitsConfig, train_parts: Sequence[LabelledImages], validation_set: LabelledImages,
+                      weights: Sequence[float]) -> DigitsData:
+    """Mix `train_parts` by `weights`, batch and augment per cfg; fine-tuning passes parts of its own making."""
+    train_parts, weights = list(train_parts), list(weights)
     total_train = sum(len(part) for part in train_parts)
     steps = max(1, math.ceil(total_train / cfg.batch_size))
     log.info("data: %d training images from %d source(s) (weights %s), %d validation images", total_train,

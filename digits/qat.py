@@ -8,16 +8,13 @@ for a few epochs at a tenth of the learning rate, and converted to full-integer 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
-import numpy as np
 
 from digits.architectures import build_model, resolve_name
 from digits.architectures.layers import use_keras
 from digits.config import DigitsConfig
 from digits.pipeline import DigitsData
+from digits.train import make_loss
 from experiments.errors import UserError
-from experiments.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +54,16 @@ def to_tf_keras(model, cfg: DigitsConfig):
 
 
 def quantization_aware_finetune(model, cfg: DigitsConfig, data: DigitsData, verbose: int = 2):
-    """Fine-tune a fake-quantized copy of `model`; returns the tf-keras QAT model (export it with the helper)."""
+    """Fine-tune a fake-quantized copy of `model`; returns the tf-keras QAT model (digits.int8_probe converts it)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
     qat = tfmot.quantization.keras.quantize_model(to_tf_keras(model, cfg))
     qat.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate * QAT_LR_FACTOR),
-                loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                loss=make_loss(cfg, tf_keras.losses),
                 metrics=["accuracy"])
     epochs = qat_epochs(cfg)
     log.info("quantization-aware fine-tuning for %d epoch(s)", epochs)
     qat.fit(data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch, validation_data=data.validation,
             verbose=verbose)
     return qat
-
-
-def export_qat_int8_tflite(qat_model, representative: np.ndarray, path: Path, io_type: str = "uint8") -> Path:
-    """Full-integer TFLite from a QAT model (ranges from its fake-quant nodes; `representative` fills the rest)."""
-    from digits.export import int8_tflite_bytes
-
-    return atomic_write_bytes(path, int8_tflite_bytes(qat_model, representative, io_type))

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,9 +57,28 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return optimizers[name](learning_rate)
 
 
+def make_loss(cfg: DigitsConfig, losses=keras.losses):
+    """Focal loss when `focal_gamma` > 0 (hard digits weigh more), else cross-entropy with label smoothing.
+
+    `losses` is `keras.losses` or tf_keras' for QAT, so both trainings optimise the same objective.
+    """
+    if cfg.focal_gamma > 0:
+        return losses.CategoricalFocalCrossentropy(alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
+    return losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+
+
+def set_dropout(model: keras.Model, rate: float | None) -> None:
+    """Give every Dropout layer `rate` (None keeps the architecture's own); rates are read at call time."""
+    if rate is None:
+        return
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = float(rate)
+
+
 def compile_model(model: keras.Model, cfg: DigitsConfig) -> None:
-    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+    set_dropout(model, cfg.dropout)
+    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate), loss=make_loss(cfg),
                   metrics=["accuracy"])
 
 
@@ -116,8 +135,8 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def build_callbacks(cfg: DigitsConfig, keep_best: KeepBest,
-                    reporter: Reporter | None) -> list[keras.callbacks.Callback]:
+def build_callbacks(cfg: DigitsConfig, keep_best: KeepBest, reporter: Reporter | None,
+                    extra: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = [keep_best]
     plateau = cfg.reduce_lr_on_plateau
     if plateau.enabled:
@@ -129,16 +148,21 @@ def build_callbacks(cfg: DigitsConfig, keep_best: KeepBest,
                                                        restore_best_weights=stopping.restore_best_weights))
     if reporter is not None:
         callbacks.append(ReportEpoch(reporter))
-    return callbacks
+    return callbacks + list(extra)
 
 
 def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: DigitsData | None = None,
-                model_dir: Path | None = None, verbose: int = 2) -> TrainResult:
-    """Train `cfg.model_architecture` on `cfg.data_sources`; writes `<model_dir>/best_model.keras`."""
+                model_dir: Path | None = None, verbose: int = 2,
+                callbacks: Sequence[keras.callbacks.Callback] = (), model: keras.Model | None = None) -> TrainResult:
+    """Train `cfg.model_architecture` on `cfg.data_sources`; writes `<model_dir>/best_model.keras`.
+
+    `callbacks` run after the built-in ones each epoch (e.g. an INT8 probe that reports to Ray Tune).
+    `model` continues training a built (e.g. loaded, partly frozen) model instead of a fresh one: fine-tuning.
+    """
     name = resolve_name(cfg.model_architecture)
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else build_datasets(cfg)
-    model = create_model(name, cfg)
+    model = model if model is not None else create_model(name, cfg)
     compile_model(model, cfg)
     model_dir = Path(model_dir) if model_dir is not None else model_dir_for(cfg)
     checkpoint_dir = model_dir / CHECKPOINT_DIR
@@ -148,7 +172,8 @@ def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: Digit
     keep_best = KeepBest(monitor, checkpoint_dir)
     log.info("training %s (%d params) for up to %d epochs", name, model.count_params(), cfg.epochs)
     history = model.fit(data.train, epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
-                        validation_data=data.validation, callbacks=build_callbacks(cfg, keep_best, reporter),
+                        validation_data=data.validation,
+                        callbacks=build_callbacks(cfg, keep_best, reporter, callbacks),
                         shuffle=False, verbose=verbose)
     best_path = save_model(model, model_dir / BEST_MODEL_NAME)
     logs = {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -14,13 +14,15 @@ import numpy as np
 
 from digits.architectures import model_entry
 from digits.config import DigitsConfig
-from digits.export import export_float_tflite, export_int8_tflite
+from digits.export import export_float_tflite
+from digits.int8_probe import int8_model_bytes
 from digits.pipeline import DigitsData, to_float
 from digits.preflight import check_run
 from digits.report import plot_history, write_metrics
 from digits.tflite_eval import TFLiteEvaluation, evaluate_tflite
 from digits.train import Reporter, model_dir_for, train_model
 from experiments.config import save_resolved_config
+from experiments.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,10 @@ def keras_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
 
 def export_int8(model, cfg: DigitsConfig, data: DigitsData, target: Path, verbose: int) -> Path:
     """Post-training INT8 calibrated on training images, or (use_qat) QAT fine-tuning and then conversion."""
-    representative = data.representative_images(CALIBRATION_IMAGES, cfg.seed)
-    io_type = "int8" if cfg.esp_dl_quantize else "uint8"
     if cfg.esp_dl_quantize:
         log.warning("esp_dl_quantize: writing an int8-I/O TFLite model; the .espdl file (ESP-PPQ) is not "
                     "produced by this build")
-    if not cfg.use_qat:
-        return export_int8_tflite(model, representative, target, io_type)
-    from digits.qat import export_qat_int8_tflite, quantization_aware_finetune
-
-    qat_model = quantization_aware_finetune(model, cfg, data, verbose=verbose)
-    return export_qat_int8_tflite(qat_model, representative, target, io_type)
+    return atomic_write_bytes(target, int8_model_bytes(model, cfg, data, CALIBRATION_IMAGES, verbose))
 
 
 def _evaluation_metrics(prefix: str, evaluation: TFLiteEvaluation | None) -> dict:
@@ -56,14 +51,19 @@ def _evaluation_metrics(prefix: str, evaluation: TFLiteEvaluation | None) -> dic
 
 
 def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cleanup: bool = False,
-                     verbose: int = 2) -> dict:
-    """Train `cfg.model_architecture`, export and evaluate it; returns (and writes) its metrics."""
+                     verbose: int = 2, *, model=None, data: DigitsData | None = None, export_name: str | None = None,
+                     extra_metrics: dict | None = None) -> dict:
+    """Train `cfg.model_architecture`, export and evaluate it; returns (and writes) its metrics.
+
+    Fine-tuning passes a loaded `model`, its own mixed `data` and an `export_name` (`<model>_finetuned`), which
+    names both the folder in the export group and the TFLite files; `extra_metrics` go into metrics.json.
+    """
     check_run(cfg)
     entry = model_entry(cfg.model_architecture)
-    name = entry.name
-    model_dir = model_dir_for(cfg)
+    name = export_name or entry.name
+    model_dir = Path(cfg.export_dir) / cfg.export_group / export_name if export_name else model_dir_for(cfg)
     save_resolved_config(cfg, model_dir)
-    result = train_model(cfg, reporter=reporter, model_dir=model_dir, verbose=verbose)
+    result = train_model(cfg, reporter=reporter, data=data, model_dir=model_dir, verbose=verbose, model=model)
     model = result.model
     val_images = to_float(result.data.validation_set.images)
     val_labels = result.data.validation_set.labels
@@ -90,7 +90,7 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
                **_evaluation_metrics("float_tflite", float_eval), **_evaluation_metrics("int8_tflite", int8_eval),
                "int8_io_type": int8_eval.input_dtype if int8_eval else None,
                "quantization": ("qat" if cfg.use_qat else "ptq") if int8_eval else "none",
-               "history": result.history, "files": files}
+               "history": result.history, "files": files, **(extra_metrics or {})}
     write_metrics(metrics, model_dir / METRICS_NAME)
     if not no_cleanup:
         shutil.rmtree(result.checkpoint_dir, ignore_errors=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from experiments.cli_analyze import add_analyze_parser
 from experiments.cli_common import HelpFormatter, console_entrypoints
 from experiments.config import PRESETS_DIR, list_presets, read_yaml_mapping, resolve_config_path
 
 _LPASRN_SECTIONS = {"data", "model", "ocr", "loss", "train", "stages", "run"}
+_TUNE_SECTIONS = {"space", "base"}  # a `digits tune` file (experiments/digits/tune.yaml)
 
 
 def detect_kind(path: Path) -> str:
@@ -26,7 +28,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         path = resolve_config_path(name)
         kind = args.kind or detect_kind(path)
-        loaders[kind](path, args.overrides)
+        loader = loaders[kind]
+        if kind == "digits" and _TUNE_SECTIONS & set(read_yaml_mapping(path)):
+            from digits.tuning.config import load_tune_config as loader
+        loader(path, args.overrides)
         print(f"ok  {kind:<7} {path}")
     return 0
 
@@ -54,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets = sub.add_parser("presets", formatter_class=HelpFormatter, help="list shipped experiment files",
                              description="List the experiment files shipped with glyphray.")
     presets.set_defaults(handler=_cmd_presets)
+    add_analyze_parser(sub)
     return parser
 
 

@@ -1,0 +1,153 @@
+"""`digits tune` on the shared local Ray: tiny real data, tiny spaces, every output, no configuration trained
+twice, Ctrl-C then --resume, and `experiments analyze` on the result."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from digits.sklearn_import import import_sklearn_digits
+from tests.conftest import REPO_ROOT
+
+TIMEOUT_S = 400
+
+
+def small_digits(root: Path, train: int = 300, test: int = 100) -> Path:
+    """A few hundred scikit-learn digits: labels.txt cut down (the PNGs left unused are ignored)."""
+    import_sklearn_digits(root)
+    for split, keep in (("train", train), ("test", test)):
+        labels = root / split / "labels.txt"
+        labels.write_text("\n".join(labels.read_text().splitlines()[:keep]) + "\n")
+    return root
+
+
+def tune_file(path: Path, data: Path, storage: Path, **settings) -> Path:
+    """A tune YAML with one architecture and one-value knobs except `optimizers` and `focal_gamma`."""
+    spec = {"name": "t", "storage_path": str(storage), "num_samples": 6, "max_concurrent": 2, "cpus_per_trial": 1,
+            "epochs_per_trial": 2, "grace_period": 1, "eval_images": 50,
+            "space": {"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
+                      "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0, 2.0],
+                      "focal_alpha": [0.25], "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]},
+            "base": {"epochs": 1, "data_sources": [{"path": str(data), "weight": 1}],
+                     "augmentation": {"enabled": False}}}
+    spec.update(settings)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def digits_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "digits", *args]
+
+
+def cli_env(ray_head) -> dict:
+    return dict(ray_head["env"], RAY_ADDRESS=ray_head["address"], TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def trainings(exp_dir: Path) -> list[dict]:
+    path = exp_dir / "trainings.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return small_digits(tmp_path_factory.mktemp("tune-data") / "sk")
+
+
+@pytest.fixture(scope="module")
+def tuned(ray_head, data, tmp_path_factory):
+    """6 proposed trials, 2 at a time, over a space of 4 distinct configurations; accuracy and size objectives."""
+    work = tmp_path_factory.mktemp("tune-run")
+    config = tune_file(work / "tune.yaml", data, work / "runs", objective="multi")
+    done = subprocess.run(digits_cmd("tune", "--config", str(config)), env=cli_env(ray_head), cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work / "runs" / "t", done
+
+
+def test_tune_writes_every_output(tuned):
+    exp_dir, done = tuned
+    for name in ("best_hyperparameters.json", "best_hyperparameters.yaml", "best_config.yaml",
+                 "detailed_tuning_results.csv", "detailed_tuning_results.parquet"):
+        assert (exp_dir / name).is_file(), name
+    best_dir = exp_dir / "best_model" / "10cls_GRAY" / "digit_recognizer_v6"
+    for name in ("best_model.keras", "digit_recognizer_v6_quantized.tflite", "metrics.json"):
+        assert (best_dir / name).is_file(), name
+    assert "best " in done.stdout and "int8_accuracy" in done.stdout
+
+
+def test_results_rank_trials_by_int8_accuracy(tuned):
+    exp_dir, _ = tuned
+    table = pd.read_parquet(exp_dir / "detailed_tuning_results.parquet")
+    assert list(table["int8_accuracy"]) == sorted(table["int8_accuracy"], reverse=True)
+    assert (table["int8_size_bytes"] > 0).all() and table["pareto"].any()
+    best = json.loads((exp_dir / "best_hyperparameters.json").read_text())
+    assert best["best"]["trial_id"] == table["trial_id"][0]
+    assert best["metric"] == ["int8_accuracy", "int8_size_bytes"] and best["mode"] == ["max", "min"]
+    assert {t["trial_id"] for t in best["pareto_front"]} == set(table[table["pareto"]]["trial_id"])
+    snippet = yaml.safe_load((exp_dir / "best_hyperparameters.yaml").read_text())
+    assert snippet["model_architecture"] == "digit_recognizer_v6" and snippet["optimizer"] in ("adam", "sgd")
+
+
+def test_no_configuration_is_trained_twice(tuned):
+    exp_dir, _ = tuned
+    keys = [entry["key"] for entry in trainings(exp_dir)]
+    assert len(keys) == len(set(keys)) == 4  # 6 proposals over 4 distinct configurations
+    summary = json.loads((exp_dir / "best_hyperparameters.json").read_text())
+    assert summary["trials_trained"] == 4 and summary["repeats_answered_from_cache"] >= 2
+
+
+def test_analyze_writes_plots_and_table(tuned, tmp_path):
+    exp_dir, _ = tuned
+    done = subprocess.run([sys.executable, "-m", "experiments", "analyze", str(exp_dir), "--out", str(tmp_path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {p.name for p in tmp_path.glob("*.png")} >= {"learning_curves.png", "pareto_accuracy_vs_size.png",
+                                                        "parallel_coordinates.png"}
+    assert done.stdout.splitlines()[0].split()[:2] == ["rank", "trial_id"]
+
+
+def test_resume_after_ctrl_c_runs_only_the_remaining_trials(ray_head, data, tmp_path):
+    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs", num_samples=2, max_concurrent=1,
+                       epochs_per_trial=1, train_best=False,
+                       space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
+                              "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0],
+                              "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]})
+    exp_dir = tmp_path / "runs" / "t"
+    first = subprocess.Popen(digits_cmd("tune", "--config", str(config)), env=cli_env(ray_head), cwd=REPO_ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + TIMEOUT_S
+    cache = exp_dir / "unique_results.json"
+    while time.monotonic() < deadline and first.poll() is None:  # wait for the first finished trial
+        if cache.exists() and json.loads(cache.read_text())["results"]:
+            break
+        time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err[-3000:]
+    finished_before = {entry["trial_id"] for entry in json.loads(cache.read_text())["results"].values()}
+    assert len(finished_before) == 1
+
+    resumed = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = trainings(exp_dir)
+    assert len({entry["key"] for entry in runs}) == 2
+    for trial_id in finished_before:
+        assert [entry["trial_id"] for entry in runs].count(trial_id) == 1
+    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv")
+    assert len(table) == 2 and table["trial_id"].is_unique
+
+
+def test_resume_without_an_experiment_is_a_user_error(ray_head, data, tmp_path):
+    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs")
+    done = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "no Tune experiment to resume" in done.stderr
