@@ -87,3 +87,11 @@ def _load_families() -> None:
     # Importing the family modules runs their @register_model decorators; done lazily so that reading the
     # registry module never imports TensorFlow by itself.
     import digits.architectures.families  # noqa: F401
+
+
+def family_representatives() -> list[str]:
+    """The first architecture of each family module: a quick cross-section for slow checks (e.g. conversion)."""
+    firsts: dict[str, str] = {}
+    for name in list_models():
+        firsts.setdefault(_MODELS[name].factory.__module__, name)
+    return list(firsts.values())

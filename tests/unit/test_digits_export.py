@@ -10,7 +10,8 @@ from digits.runtime import limit_threads
 
 limit_threads(1)
 
-from digits.architectures import build_model, list_models, model_entry  # noqa: E402
+from digits.architectures import build_model  # noqa: E402
+from digits.architectures.registry import family_representatives  # noqa: E402
 from digits.config import load_digits_config  # noqa: E402
 from digits.export import export_float_tflite, export_int8_tflite, float_tflite_bytes  # noqa: E402
 from digits.pipeline import to_float  # noqa: E402
@@ -30,15 +31,7 @@ def trained(tmp_path_factory):
     return train_model(cfg, verbose=0)
 
 
-def one_per_family() -> list[str]:
-    """The first architecture of each family module: conversion is what is tested, and it is slow (SavedModel)."""
-    firsts: dict[str, str] = {}
-    for name in list_models():
-        firsts.setdefault(model_entry(name).factory.__module__, name)
-    return list(firsts.values())
-
-
-@pytest.mark.parametrize("name", one_per_family())
+@pytest.mark.parametrize("name", family_representatives())
 def test_float_tflite_matches_keras(name):
     model = build_model(name, (32, 20, 1), 10)
     images = np.random.default_rng(1).random((8, 32, 20, 1), dtype=np.float32)
