@@ -8,7 +8,6 @@ Paths are made absolute before they are shipped, because a worker does not start
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,17 +15,14 @@ import ray
 
 from digits.config import DataSource, DigitsConfig
 from experiments.errors import UserError
+from experiments.ray_connect import connect as connect_to_ray
 
 log = logging.getLogger(__name__)
 
 
 def connect() -> None:
     """Join the cluster named by RAY_ADDRESS, else start a local Ray for this command."""
-    if ray.is_initialized():
-        return
-    address = os.environ.get("RAY_ADDRESS")
-    ray.init(address=address or None, include_dashboard=False if not address else None,
-             logging_level=logging.WARNING, log_to_driver=False)
+    connect_to_ray(log_to_driver=False)
 
 
 def absolute_paths(cfg: DigitsConfig) -> DigitsConfig:

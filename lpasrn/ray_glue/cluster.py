@@ -2,32 +2,26 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import ray
 
 from experiments.errors import UserError
+from experiments.ray_connect import connect as connect_to_ray
 from lpasrn.config import LpasrnConfig
 
 logger = logging.getLogger(__name__)
 
 
 def connect() -> None:
-    """Join the cluster named by RAY_ADDRESS (set by `ray job submit`), else start a local Ray.
+    """Join RAY_ADDRESS or start a local Ray (see `experiments.ray_connect`), and say what we got.
 
     Ray 2.60 turns token authentication on by default: a local start writes ~/.ray/auth_token and clients on
     the same machine read it; remote clients need `RAY_AUTH_TOKEN` (see the README).
     """
-    if ray.is_initialized():
-        return
-    address = os.environ.get("RAY_ADDRESS")
-    # Workers of an existing cluster do not inherit this process's environment: pass glyphray's own on.
-    env_vars = {key: value for key, value in os.environ.items() if key.startswith("GLYPHRAY_")}
-    ray.init(address=address or None, include_dashboard=False if not address else None,
-             logging_level=logging.WARNING, runtime_env={"env_vars": env_vars} if env_vars else None)
+    where = connect_to_ray()
     resources = ray.cluster_resources()
-    logger.info("Ray %s: %d node(s), %g CPU, %g GPU", "cluster " + address if address else "local instance",
-                len(alive_nodes()), resources.get("CPU", 0), resources.get("GPU", 0))
+    logger.info("Ray %s: %d node(s), %g CPU, %g GPU", where, len(alive_nodes()), resources.get("CPU", 0),
+                resources.get("GPU", 0))
 
 
 def alive_nodes() -> list[dict]:
