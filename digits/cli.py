@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from digits.cli_adapt import add_adapt_parsers
 from digits.cli_synth import add_synth_parser
 from digits.tuning.cli import add_tune_parser, add_use_tuner_arguments
-from experiments.cli_common import HelpFormatter, add_config_arguments, setup_logging
-from experiments.errors import cli_entrypoint
+from experiments.cli_common import (
+    HelpFormatter, add_config_arguments, console_entrypoints, print_or_save_config)
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
     from digits.config import load_digits_config
-    from experiments.config import config_to_yaml, save_resolved_config
 
-    cfg = load_digits_config(args.config, args.overrides)
-    if args.out:
-        print(f"wrote {save_resolved_config(cfg, args.out)}")
-    else:
-        print(config_to_yaml(cfg), end="")
-    return 0
+    return print_or_save_config(load_digits_config(args.config, args.overrides), args.out)
 
 
 def _cmd_import_sklearn(args: argparse.Namespace) -> int:
@@ -185,16 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@cli_entrypoint
-def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.debug)
-    return args.handler(args)
-
-
-def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv))
-
+run, main = console_entrypoints(build_parser)
 
 if __name__ == "__main__":
     main()

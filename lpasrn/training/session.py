@@ -41,7 +41,6 @@ class LocalSession:
         self.stage_dir = Path(stage_dir)
         self.device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
         self.show_progress = show_progress
-        self.reports: list[dict[str, float]] = []
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -51,4 +50,4 @@ class LocalSession:
         return load_state(last) if last.is_file() else None
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        self.reports.append(dict(metrics))
+        """Nothing to hand over: the stage folder's metrics.json and last/ already hold what Ray would keep."""
