@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Word and character accuracy, PSNR and SSIM of a bundle on a dataset "
                                           "split, beside the same OCR on bicubic-up-scaled LR and on HR; a "
                                           "track-level majority vote as an extra column.")
-    evaluate.add_argument("--checkpoint", required=True, type=Path, help="inference bundle or stage checkpoint")
+    evaluate.add_argument("--checkpoint", required=True,
+                          help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
     evaluate.add_argument("--data", required=True, type=Path, help="dataset folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--split-file", type=Path, help="split file (default: DATA/split.txt when present)")
@@ -228,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer = sub.add_parser("infer", formatter_class=HelpFormatter, help="read plates from LR images",
                            description="Super-resolve LR plate images and read them.")
     infer.add_argument("images", nargs="+", type=Path, help="LR plate images")
-    infer.add_argument("--checkpoint", required=True, type=Path, help="inference bundle or stage checkpoint")
+    infer.add_argument("--checkpoint", required=True,
+                       help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
     infer.add_argument("--out", type=Path, help="folder for the SR images")
     infer.add_argument("--layout", choices=("brazilian", "mercosur"), help="constrain reading to this layout")
     infer.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -159,7 +159,8 @@ class RunConfig(StrictModel):
     use_gpu: bool = False
     cpus_per_worker: int = Field(1, ge=1)  # torch threads per worker follow it
     max_failures: int = Field(0, ge=-1)
-    shared_storage: bool = False  # storage_path is a mount every node shares (needed on multi-node clusters)
+    # A local storage_path is a mount every node shares (multi-node clusters need it, or an s3:// / gs:// URI).
+    shared_storage: bool = False
     seed: int = 0
 
     def storage_uri(self) -> str:

@@ -116,3 +116,46 @@ def synth_plates(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "plates"
     render_dataset(root, SynthConfig(tracks=8, seed=5, split_ratios=(0.5, 0.25, 0.25)))
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 API on localhost (moto), reached the way users reach S3-compatible stores: AWS_ENDPOINT_URL.
+
+    The variables are set for the whole test session so subprocesses and Ray workers they start see them too.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield settings["AWS_ENDPOINT_URL"]
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A new empty bucket; returns its `s3://` URI."""
+    import uuid
+
+    from pyarrow import fs
+
+    name = f"glyphray-{uuid.uuid4().hex[:12]}"
+    filesystem = fs.S3FileSystem(endpoint_override=s3_server, allow_bucket_creation=True)
+    filesystem.create_dir(name)
+    return f"s3://{name}"

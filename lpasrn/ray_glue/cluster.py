@@ -5,6 +5,7 @@ import logging
 
 import ray
 
+from experiments import storage
 from experiments.errors import UserError
 from experiments.ray_connect import connect as connect_to_ray
 from lpasrn.config import LpasrnConfig
@@ -34,7 +35,7 @@ def check_resources(cfg: LpasrnConfig) -> None:
     resources = ray.cluster_resources()
     if cfg.run.use_gpu and resources.get("GPU", 0) == 0 and len(nodes) == 1:
         raise UserError("run.use_gpu: this Ray instance has no GPU; drop --gpu (and run.use_gpu) to train on the CPU")
-    if len(nodes) > 1 and not cfg.run.shared_storage:
+    if len(nodes) > 1 and not (cfg.run.shared_storage or storage.is_uri(cfg.run.storage_path)):
         raise UserError(f"run.storage_path={cfg.run.storage_path}: this cluster has {len(nodes)} nodes, so every "
-                        "worker must reach the same storage: point it at an NFS mount shared by all nodes and set "
-                        "run.shared_storage=true")
+                        "worker must reach the same storage: use an object store (s3://bucket/runs, gs://...) or an "
+                        "NFS mount shared by all nodes with run.shared_storage=true")

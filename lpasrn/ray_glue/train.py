@@ -61,14 +61,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 class RayTrainLauncher:
     """Runs a stage on `run.num_workers` Ray Train workers (CPU or GPU), with `run.max_failures` restarts."""
 
-    def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path,
+    def trainer(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str,
                 seed_checkpoint: str | None) -> TorchTrainer:
         metric, mode = stage.primary_metric
         resources = {"CPU": cfg.run.cpus_per_worker}
         return TorchTrainer(
             train_loop_per_worker,
             train_loop_config={"config": cfg.model_dump(mode="json"), "stage": stage.index,
-                               "stage_dir": str(stage_dir), "seed_checkpoint": seed_checkpoint},
+                               "stage_dir": stage_dir, "seed_checkpoint": seed_checkpoint},
             scaling_config=ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
                                          resources_per_worker=resources),
             run_config=RunConfig(
@@ -78,7 +78,7 @@ class RayTrainLauncher:
                                                    checkpoint_score_order=mode)),
         )
 
-    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> None:
+    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str, seed_checkpoint: str | None) -> None:
         try:
             self.trainer(cfg, stage, stage_dir, seed_checkpoint).fit()
         except ray.train.WorkerGroupError as err:

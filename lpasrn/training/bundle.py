@@ -1,13 +1,14 @@
 """The self-contained inference bundle: generator + OCR weights + the resolved config, in one file."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from experiments import storage
 from experiments.errors import UserError
-from experiments.io import atomic_path
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.checkpoint import load_state
 
@@ -15,17 +16,19 @@ BUNDLE_FORMAT = "glyphray-lpasrn-bundle/1"
 BUNDLE_NAME = "lp_asrn_bundle.pt"
 
 
-def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> Path:
+def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> str:
+    """Write the bundle to a local path or a URI (s3://...), atomically either way."""
     source = {"stage": state.get("stage"), "epoch": state.get("epoch")}
     bundle = {"format": BUNDLE_FORMAT, "generator": state["generator"], "ocr": state["ocr"],
               "config": cfg.model_dump(mode="json"), "source": source}
-    with atomic_path(out) as tmp:
-        torch.save(bundle, tmp)
-    return Path(out)
+    buffer = io.BytesIO()
+    torch.save(bundle, buffer)
+    return storage.write_bytes(out, buffer.getvalue())
 
 
 def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
-    """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder)."""
+    """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder), local or
+    at a URI."""
     from lpasrn.models import build_generator, create_parseq
 
     payload = load_state(path)

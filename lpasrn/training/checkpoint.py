@@ -6,6 +6,7 @@ scaler, epoch, confusion matrix, miner state and RNG states. Only tensors and pl
 """
 from __future__ import annotations
 
+import io
 import pickle
 import random
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from experiments import storage
 from experiments.errors import UserError
 from experiments.io import atomic_path
 
@@ -27,17 +29,28 @@ def save_state(folder: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Load `state.pt` (or a folder holding one) on the CPU; a missing or unreadable file is a UserError."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / STATE_FILE
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
+    """Load `state.pt` (or a folder holding one; a local path or a URI such as s3://...) on the CPU.
+
+    A missing or unreadable file is a UserError.
+    """
+    location = str(path)
+    if storage.is_uri(location):
+        if not location.endswith(".pt"):
+            location = storage.join(location, STATE_FILE)
+        try:
+            source = io.BytesIO(storage.read_bytes(location))
+        except FileNotFoundError:
+            raise UserError(f"{location}: checkpoint not found") from None
+    else:
+        source = Path(path) / STATE_FILE if Path(path).is_dir() else Path(path)
+        location = str(source)
+        if not source.is_file():
+            raise UserError(f"{location}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(source, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-        raise UserError(f"{path}: not a loadable glyphray checkpoint ({first_line})") from None
+        raise UserError(f"{location}: not a loadable glyphray checkpoint ({first_line})") from None
 
 
 def rng_state() -> dict[str, Any]:

@@ -4,7 +4,8 @@
 It builds the data, the models and the optimiser, resumes from the session's state when the stage was
 interrupted (otherwise starts from the seed checkpoint of the previous stage), and per epoch: trains,
 validates, updates the confusion weights and the hard-example miner, writes TensorBoard events, and saves
-`last/` (and `best/` when the primary metric improves) before reporting once on every rank.
+`last/` (and `best/` when the primary metric improves) before reporting once on every rank. When the stage
+folder is an object-store URI, rank 0 writes into a scratch folder and uploads what changed after each epoch.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from experiments import storage
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
 from experiments.io import atomic_write_text
@@ -124,10 +126,13 @@ def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 class StageTrainer:
     """Owns everything one stage trains and tracks; `run()` is the epoch loop."""
 
-    def __init__(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, session: TrainSession,
+    def __init__(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str | Path, session: TrainSession,
                  seed_checkpoint: str | None = None):
-        self.cfg, self.stage, self.stage_dir, self.session = cfg, stage, Path(stage_dir), session
+        self.cfg, self.stage, self.session = cfg, stage, session
         self.is_main = session.world_rank == 0
+        # Only rank 0 writes; `stage_dir` is where it writes (a scratch folder when the stage lives in a bucket).
+        self.outputs = storage.MirroredFolder(stage_dir) if self.is_main else None
+        self.stage_dir = self.outputs.local if self.outputs else None
         torch.manual_seed(cfg.run.seed + 1000 * stage.index + session.world_rank)
         self.data = build_stage_data(cfg, stage, session)
         seed_state = load_state(seed_checkpoint) if seed_checkpoint else None
@@ -195,6 +200,13 @@ class StageTrainer:
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
+        try:
+            return self._epochs()
+        finally:
+            if self.outputs is not None:
+                self.outputs.close()
+
+    def _epochs(self) -> dict[str, float]:
         if self.is_main:
             self.stage_dir.mkdir(parents=True, exist_ok=True)
             save_resolved_config(self.cfg, self.stage_dir)
@@ -211,6 +223,7 @@ class StageTrainer:
         if self.is_main:
             self._write_metrics(finished=True)
             self.events.close()
+            self.outputs.sync(last=[METRICS_FILE])
         return self.history[-1] if self.history else {}
 
     def _finish_epoch(self, epoch: int, train_metrics: dict[str, float], val_metrics: dict[str, float]) -> None:
@@ -242,6 +255,8 @@ class StageTrainer:
         if is_best:
             save_state(self.stage_dir / "best", state)
         self._write_metrics(finished=False)
+        self.events.flush()
+        self.outputs.sync(last=[METRICS_FILE])
         return last
 
     def _write_metrics(self, finished: bool) -> None:
@@ -383,12 +398,13 @@ def train_stage(cfg: LpasrnConfig, stage_index: int, stage_dir: str | Path, sess
                 seed_checkpoint: str | None = None) -> dict[str, float]:
     """Train one stage; the function Ray Train workers and the local loop both call."""
     stage = stage_table(cfg)[stage_index]
-    return StageTrainer(cfg, stage, Path(stage_dir), session, seed_checkpoint).run()
+    return StageTrainer(cfg, stage, stage_dir, session, seed_checkpoint).run()
 
 
 def stage_finished(stage_dir: str | Path) -> bool:
-    path = Path(stage_dir) / METRICS_FILE
+    """metrics.json says finished and the best checkpoint is there (a local folder or a URI)."""
     try:
-        return bool(json.loads(path.read_text()).get("finished")) and (Path(stage_dir) / "best" / STATE_FILE).is_file()
+        summary = json.loads(storage.read_bytes(storage.join(stage_dir, METRICS_FILE)))
     except (OSError, json.JSONDecodeError):
         return False
+    return bool(summary.get("finished")) and storage.exists(storage.join(stage_dir, "best", STATE_FILE))

@@ -41,6 +41,10 @@ class StageEventWriter:
         else:
             self._writer.add_image(f"{self.prefix}/{name}", image, step, dataformats="HWC")
 
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()

@@ -2,16 +2,17 @@
 
 A stage whose folder says it finished is skipped, so running the same command again after a crash resumes
 the pipeline; the interrupted stage itself resumes from its last checkpoint. How a stage runs (Ray Train
-workers or a local loop) is the launcher's business.
+workers or a local loop) is the launcher's business. The run folder is a local path (or an NFS mount) or an
+object-store URI (s3://, gs://); locations are kept as strings so a URI's `//` survives.
 """
 from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Protocol, Sequence
 
-from experiments.config import RESOLVED_CONFIG_NAME, config_to_yaml, save_resolved_config
+from experiments import storage
+from experiments.config import RESOLVED_CONFIG_NAME, config_to_yaml
 from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.bundle import BUNDLE_NAME, export_bundle
@@ -24,63 +25,60 @@ logger = logging.getLogger(__name__)
 
 
 class StageLauncher(Protocol):
-    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> None:
+    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str, seed_checkpoint: str | None) -> None:
         ...
 
 
 class LocalLauncher:
     """`--local`: the same training function in this process, no cluster (one GPU, a CPU or a debugger)."""
 
-    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: Path, seed_checkpoint: str | None) -> None:
+    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str, seed_checkpoint: str | None) -> None:
         session = LocalSession(stage_dir, use_gpu=cfg.run.use_gpu, show_progress=sys.stderr.isatty())
         train_stage(cfg, stage.index, stage_dir, session, seed_checkpoint)
 
 
-def run_dir_of(cfg: LpasrnConfig) -> Path:
-    uri = cfg.run.storage_uri()
-    if "://" in uri:
-        raise UserError(f"run.storage_path={cfg.run.storage_path}: only filesystem paths (local or an NFS mount "
-                        "shared by every node) are supported for lpasrn runs")
-    return Path(uri) / cfg.run.name
+def run_dir_of(cfg: LpasrnConfig) -> str:
+    return storage.join(cfg.run.storage_uri(), cfg.run.name)
 
 
-def best_checkpoint(run_dir: Path, stage: StageSpec) -> Path:
-    return run_dir / stage.dir_name / "best" / STATE_FILE
+def best_checkpoint(run_dir: str, stage: StageSpec) -> str:
+    return storage.join(run_dir, stage.dir_name, "best", STATE_FILE)
 
 
-def _initial_seed(cfg: LpasrnConfig, run_dir: Path, first: int, init_checkpoint: str | None) -> str | None:
+def _initial_seed(cfg: LpasrnConfig, run_dir: str, first: int, init_checkpoint: str | None) -> str | None:
     if init_checkpoint is not None:
-        if not Path(init_checkpoint).exists():
+        if not storage.exists(init_checkpoint):
             raise UserError(f"--init-checkpoint {init_checkpoint}: file not found")
         return init_checkpoint
     if first == 0:
         return None
     previous = stage_table(cfg)[first - 1]
     path = best_checkpoint(run_dir, previous)
-    if not path.is_file():
+    if not storage.exists(path):
         raise UserError(f"stage {first} starts from stage {first - 1}'s best checkpoint, but {path} does not exist: "
                         f"run stage {first - 1} first (same --name) or pass --init-checkpoint")
-    return str(path)
+    return path
 
 
-def _warn_on_config_change(cfg: LpasrnConfig, run_dir: Path) -> None:
-    previous = run_dir / RESOLVED_CONFIG_NAME
-    if previous.is_file() and previous.read_text() != config_to_yaml(cfg):
-        logger.warning("%s differs from this run's config: finished stages are kept as they are", previous)
+def _save_config(cfg: LpasrnConfig, run_dir: str) -> None:
+    """Write the run's resolved config, warning first when an earlier run of the same name used another one."""
+    path, text = storage.join(run_dir, RESOLVED_CONFIG_NAME), config_to_yaml(cfg)
+    if storage.exists(path) and storage.read_bytes(path).decode() != text:
+        logger.warning("%s differs from this run's config: finished stages are kept as they are", path)
+    storage.write_bytes(path, text.encode())
 
 
 def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[int] | None = None,
-                 init_checkpoint: str | None = None) -> Path:
+                 init_checkpoint: str | None = None) -> str:
     """Run `stages` (default all five) in order and write the inference bundle of the last one."""
     run_dir = run_dir_of(cfg)
     indices = list(stages) if stages is not None else list(range(len(cfg.stages)))
-    _warn_on_config_change(cfg, run_dir)
-    save_resolved_config(cfg, run_dir)
+    _save_config(cfg, run_dir)
     seed = _initial_seed(cfg, run_dir, indices[0], init_checkpoint)
     table = stage_table(cfg)
     for index in indices:
         stage = table[index]
-        stage_dir = run_dir / stage.dir_name
+        stage_dir = storage.join(run_dir, stage.dir_name)
         if stage_finished(stage_dir):
             logger.info("%s: finished earlier, skipped (delete %s to train it again)", stage.dir_name, stage_dir)
         else:
@@ -90,7 +88,7 @@ def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[in
             launcher.run_stage(cfg, stage, stage_dir, seed)
             if not stage_finished(stage_dir):
                 raise RuntimeError(f"{stage.dir_name} ended without finishing; see the log above")
-        seed = str(best_checkpoint(run_dir, stage))
-    bundle = export_bundle(load_state(seed), cfg, run_dir / BUNDLE_NAME)
+        seed = best_checkpoint(run_dir, stage)
+    bundle = export_bundle(load_state(seed), cfg, storage.join(run_dir, BUNDLE_NAME))
     logger.info("inference bundle: %s", bundle)
     return bundle

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from experiments import storage
 from lpasrn.training.checkpoint import STATE_FILE, load_state
 
 
@@ -32,13 +33,14 @@ class TrainSession(Protocol):
 
 
 class LocalSession:
-    """One process, no Ray: resumes from the stage folder's `last/` checkpoint, as a rerun after a crash."""
+    """One process, no Ray: resumes from the stage folder's `last/` checkpoint (local or at a URI), as a rerun
+    after a crash."""
 
     world_rank = 0
     world_size = 1
 
-    def __init__(self, stage_dir: Path, use_gpu: bool = False, show_progress: bool = True):
-        self.stage_dir = Path(stage_dir)
+    def __init__(self, stage_dir: str | Path, use_gpu: bool = False, show_progress: bool = True):
+        self.stage_dir = str(stage_dir)
         self.device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
         self.show_progress = show_progress
 
@@ -46,8 +48,8 @@ class LocalSession:
         return model.to(self.device)
 
     def resume_state(self) -> dict[str, Any] | None:
-        last = self.stage_dir / "last" / STATE_FILE
-        return load_state(last) if last.is_file() else None
+        last = storage.join(self.stage_dir, "last", STATE_FILE)
+        return load_state(last) if storage.exists(last) else None
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         """Nothing to hand over: the stage folder's metrics.json and last/ already hold what Ray would keep."""
