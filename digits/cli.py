@@ -79,8 +79,14 @@ def _train_in_process(configs: list, args: argparse.Namespace) -> list[dict]:
 
 def _print_model_line(cfg, metrics: dict) -> None:
     print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
-          f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')} -> "
-          f"{Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
+          f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')}"
+          f"{_espdl_part(metrics)} -> {Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
+
+
+def _espdl_part(metrics: dict) -> str:
+    if not metrics.get("espdl_target"):
+        return ""
+    return f", espdl ({metrics['espdl_target']}) {_fmt(metrics.get('espdl_accuracy'), '.4f')}"
 
 
 def _fmt(value, spec: str) -> str:
@@ -139,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train one or more architectures and export each to\n"
                                        "<export_dir>/<N>cls_<GRAY|RGB>/<model>/: best_model.keras,\n"
                                        "<model>_float.tflite, <model>_quantized.tflite (full INT8),\n"
+                                       "<model>_<esp_dl_target>.espdl (with esp_dl_quantize, extra espdl),\n"
                                        "training_history.png, metrics.json, config.resolved.yaml.\n\n"
                                        "Several models train concurrently as Ray tasks (--cpus-per-model CPUs and\n"
                                        "TensorFlow threads each) on the Ray named by RAY_ADDRESS, else on a local Ray\n"

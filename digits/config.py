@@ -71,6 +71,7 @@ class DigitsConfig(StrictModel):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     quantize_model: bool = True
     use_qat: bool = False
+    # ESP-DL: int8-I/O TFLite plus `<model>_<esp_dl_target>.espdl` (ESP-PPQ; `pip install -e '.[espdl]'`).
     esp_dl_quantize: bool = False
     esp_dl_target: Literal["esp32s3", "esp32p4"] = "esp32s3"
     export_dir: Path = Path("exported_models")

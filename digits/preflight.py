@@ -27,3 +27,7 @@ def check_run(cfg: DigitsConfig) -> None:
         from digits.qat import qat_available
 
         qat_available()
+    if cfg.esp_dl_quantize:
+        from digits.espdl import espdl_available
+
+        espdl_available()

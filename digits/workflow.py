@@ -1,8 +1,8 @@
 """One architecture from config to deployable files: train, export float + INT8 TFLite, evaluate, report.
 
 Writes into `<export_dir>/<nb_classes>cls_<GRAY|RGB>/<model>/`: config.resolved.yaml, best_model.keras,
-`<model>_float.tflite`, `<model>_quantized.tflite`, training_history.png and metrics.json. Epoch checkpoints
-are removed at the end unless `no_cleanup`.
+`<model>_float.tflite`, `<model>_quantized.tflite`, with `esp_dl_quantize` also `<model>_<esp_dl_target>.espdl`
+(ESP-DL), training_history.png and metrics.json. Epoch checkpoints are removed at the end unless `no_cleanup`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from digits.architectures import model_entry
 from digits.config import DigitsConfig
+from digits.espdl import EspdlExport, export_espdl
 from digits.export import export_float_tflite
 from digits.int8_probe import int8_model_bytes
 from digits.pipeline import DigitsData, to_float
@@ -38,10 +39,15 @@ def keras_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
 
 def export_int8(model, cfg: DigitsConfig, data: DigitsData, target: Path, verbose: int) -> Path:
     """Post-training INT8 calibrated on training images, or (use_qat) QAT fine-tuning and then conversion."""
-    if cfg.esp_dl_quantize:
-        log.warning("esp_dl_quantize: writing an int8-I/O TFLite model; the .espdl file (ESP-PPQ) is not "
-                    "produced by this build")
     return atomic_write_bytes(target, int8_model_bytes(model, cfg, data, CALIBRATION_IMAGES, verbose))
+
+
+def export_esp_dl(model, cfg: DigitsConfig, data: DigitsData, model_dir: Path, name: str, val_images: np.ndarray,
+                  val_labels: np.ndarray) -> EspdlExport:
+    """`<name>_<esp_dl_target>.espdl`: ESP-PPQ's 8-bit post-training quantization of the float model (also with
+    use_qat, whose fake-quantized copy does not convert to ONNX), scored on the validation images."""
+    return export_espdl(model, data.representative_images(CALIBRATION_IMAGES, cfg.seed), model_dir, name,
+                        cfg.esp_dl_target, val_images, val_labels)
 
 
 def _evaluation_metrics(prefix: str, evaluation: TFLiteEvaluation | None) -> dict:
@@ -73,13 +79,16 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
     float_eval = evaluate_tflite(float_path, val_images, val_labels)
     files["float_tflite"] = float_path.name
 
-    int8_eval = None
+    int8_eval = espdl = None
     if cfg.quantize_model and not entry.embedded:
         log.warning("%s is a PC-only model: INT8 export skipped (quantize_model ignored)", name)
     elif cfg.quantize_model:
         int8_path = export_int8(model, cfg, result.data, model_dir / f"{name}_quantized.tflite", verbose)
         int8_eval = evaluate_tflite(int8_path, val_images, val_labels)
         files["int8_tflite"] = int8_path.name
+        if cfg.esp_dl_quantize:
+            espdl = export_esp_dl(model, cfg, result.data, model_dir, name, val_images, val_labels)
+            files["espdl"] = espdl.path.name
     files["history_plot"] = plot_history(result.history, model_dir / HISTORY_PLOT_NAME,
                                          f"{name} ({cfg.export_group})").name
 
@@ -90,6 +99,9 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
                **_evaluation_metrics("float_tflite", float_eval), **_evaluation_metrics("int8_tflite", int8_eval),
                "int8_io_type": int8_eval.input_dtype if int8_eval else None,
                "quantization": ("qat" if cfg.use_qat else "ptq") if int8_eval else "none",
+               "espdl_target": cfg.esp_dl_target if espdl else None,
+               "espdl_accuracy": espdl.accuracy if espdl else None,
+               "espdl_size_bytes": espdl.size_bytes if espdl else None,
                "history": result.history, "files": files, **(extra_metrics or {})}
     write_metrics(metrics, model_dir / METRICS_NAME)
     if not no_cleanup:

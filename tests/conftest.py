@@ -13,6 +13,13 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# TensorFlow imported before Triton (which torchvision and torch._dynamo load) segfaults the process: their
+# bundled LLVMs clash. Triton first is safe, and this suite mixes both halves in one process, so load it here.
+try:
+    import triton  # noqa: F401
+except ImportError:  # a CPU-only torch build has no Triton, and no clash
+    pass
+
 
 def write_track(root: Path, track_id: str, text: str = "ABC1234", layout: str = "Brazilian", frames: int = 5,
                 lr_size: tuple[int, int] = (16, 48), scale: int = 2, ext: str = "png", seed: int = 0) -> Path:
