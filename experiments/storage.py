@@ -56,9 +56,7 @@ def read_bytes(location: str | os.PathLike) -> bytes:
     if not is_uri(location):
         return Path(location).read_bytes()
     filesystem, path = _resolve(str(location))
-    if not exists(location):
-        raise FileNotFoundError(location)
-    with filesystem.open_input_stream(path) as stream:
+    with filesystem.open_input_stream(path) as stream:  # pyarrow raises FileNotFoundError itself
         return stream.read()
 
 
