@@ -2,7 +2,8 @@
 
 Parameter names follow the reference SwinIR (Liang et al., 2021, `JingyunLiang/SwinIR`) so its published
 weights load where the configuration matches. Unlike the reference, any input size works: the image is
-reflect-padded to a multiple of the window, and the shifted-window masks are built once per padded size.
+reflect-padded to a multiple of the window, the whole network runs on the padded map and only the output image is
+cropped (the reference's order), and the shifted-window masks are built once per padded size.
 """
 from __future__ import annotations
 
@@ -265,13 +266,23 @@ class SwinIRGenerator(nn.Module):
         height, width = lr.shape[-2:]
         shallow = self.conv_first(reflect_pad_to_multiple((lr - self.mean) * self.img_range, self.window_size))
         deep = self.conv_after_body(self.forward_features(shallow)) + shallow
-        deep = deep[..., :height, :width]
         if self.pyramid_attention is not None:
-            deep = self.pyramid_attention(deep, layouts)
-        residual = self.conv_last(self.upsample(self.conv_before_upsample(deep))) / self.img_range
+            deep = self._attend_to_characters(deep, height, width, layouts)
+        # Like the reference, the up-sampler and conv_last see the padded map and only the image is cropped:
+        # cropping the features first would change the border pixels their 3x3 convolutions compute.
+        padded = self.conv_last(self.upsample(self.conv_before_upsample(deep))) / self.img_range
+        residual = padded[..., :height * self.scale, :width * self.scale]
         if self.bicubic_skip:
             return residual + F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return residual + self.mean
+
+    def _attend_to_characters(self, deep: Tensor, height: int, width: int, layouts: Sequence[str] | None) -> Tensor:
+        """Pyramid attention on the image's own region of the padded map, so its slots span the plate only."""
+        inner = self.pyramid_attention(deep[..., :height, :width], layouts)
+        if inner.shape[-2:] == deep.shape[-2:]:
+            return inner
+        rows = torch.cat([inner, deep[..., :height, width:]], dim=-1)
+        return torch.cat([rows, deep[..., height:, :]], dim=-2)
 
 
 def _init_transformer_weights(module: nn.Module) -> None:

@@ -168,3 +168,44 @@ def test_gradients_reach_every_parameter() -> None:
     without_gradient = [name for name, param in generator.named_parameters()
                         if param.grad is None or not param.grad.abs().sum() > 0]
     assert without_gradient == []
+
+
+def reference_order_output(generator: SwinIRGenerator, lr: torch.Tensor) -> torch.Tensor:
+    """The reference SwinIR's forward, step by step: pad the image, run every layer, crop only the final image."""
+    height, width = lr.shape[-2:]
+    window = generator.window_size
+    padded = F.pad(lr, (0, -width % window, 0, -height % window), mode="reflect")
+    x = (padded - generator.mean) * generator.img_range
+    x = generator.conv_first(x)
+    x = generator.conv_after_body(generator.forward_features(x)) + x
+    x = generator.conv_last(generator.upsample(generator.conv_before_upsample(x)))
+    x = x / generator.img_range + generator.mean
+    return x[..., :height * generator.scale, :width * generator.scale]
+
+
+@pytest.mark.parametrize(("lr_size", "window_size"), [((16, 48), 6), ((17, 50), 8)])
+def test_padded_inputs_give_the_reference_swinir_output(lr_size: tuple[int, int], window_size: int) -> None:
+    generator = tiny_generator(window_size=window_size, bicubic_skip=False, use_pyramid_attention=False,
+                               img_range=255.0)
+    images = lr_batch(*lr_size)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(images), reference_order_output(generator, images))
+
+
+def test_bicubic_skip_adds_the_upscaled_input_to_the_reference_order_residual() -> None:
+    generator = tiny_generator(window_size=6, use_pyramid_attention=False)
+    images = lr_batch(16, 48)
+    with torch.no_grad():
+        residual = reference_order_output(generator, images) - generator.mean
+        expected = residual + F.interpolate(images, scale_factor=2, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(generator(images), expected)
+
+
+def test_pyramid_attention_sees_only_the_image_region_of_the_padded_map() -> None:
+    generator = tiny_generator(window_size=6)
+    seen: list[tuple[int, int]] = []
+    generator.pyramid_attention.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape[-2:])))
+    with torch.no_grad():
+        output = generator(lr_batch(16, 50))
+    assert seen == [(16, 50)]
+    assert output.shape[-2:] == (32, 100)
