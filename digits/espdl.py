@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.errors import UserError
+from experiments.io import ensure_folder
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def export_espdl(model, representative: np.ndarray, model_dir: str | os.PathLike
     from torch.utils.data import DataLoader
 
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(model_dir)
     target_path = model_dir / espdl_file_name(model_name, target)
     calibration = torch.from_numpy(nchw(representative))
     setting = settings.espdl_setting(num_of_bits=ESPDL_BITS)

@@ -38,13 +38,20 @@ HEAVY_COPIES = 2
 
 
 def load_trained_model(path: str | Path) -> keras.Model:
-    """A `.keras` model from disk; a missing or unreadable file is a one-line user error."""
+    """A `.keras` model from disk; a missing or unreadable file is a one-line user error.
+
+    Keras reports a `.keras` file that is not a whole zip archive (a truncated copy, another format) as "File
+    not found", which misleads for a file that exists, so that case is named before Keras sees it.
+    """
     path = require_model_file(path)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a readable Keras model (not a complete .keras zip archive: truncated or "
+                        "another format); export it again")
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-        raise UserError(f"{path}: cannot load Keras model ({first_line})") from None
+        raise UserError(f"{path}: not a readable Keras model ({first_line})") from None
 
 
 def architecture_of(model: keras.Model, model_path: Path, fallback: str) -> str:

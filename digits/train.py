@@ -153,11 +153,14 @@ def build_callbacks(cfg: DigitsConfig, keep_best: KeepBest, reporter: Reporter |
 
 def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: DigitsData | None = None,
                 model_dir: Path | None = None, verbose: int = 2,
-                callbacks: Sequence[keras.callbacks.Callback] = (), model: keras.Model | None = None) -> TrainResult:
+                callbacks: Sequence[keras.callbacks.Callback] = (), model: keras.Model | None = None,
+                before_fit: Callable[[], object] | None = None) -> TrainResult:
     """Train `cfg.model_architecture` on `cfg.data_sources`; writes `<model_dir>/best_model.keras`.
 
     `callbacks` run after the built-in ones each epoch (e.g. an INT8 probe that reports to Ray Tune).
     `model` continues training a built (e.g. loaded, partly frozen) model instead of a fresh one: fine-tuning.
+    `before_fit` runs once the data and the model are built and checked, before anything is written, so a
+    caller's own files (the resolved config) never appear for a run whose inputs are bad.
     """
     name = resolve_name(cfg.model_architecture)
     keras.utils.set_random_seed(cfg.seed)
@@ -170,6 +173,8 @@ def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: Digit
     if not monitor.startswith("val_"):
         raise UserError(f"early_stopping.monitor: {monitor!r} must be a validation metric (val_accuracy, val_loss)")
     keep_best = KeepBest(monitor, checkpoint_dir)
+    if before_fit is not None:
+        before_fit()
     log.info("training %s (%d params) for up to %d epochs", name, model.count_params(), cfg.epochs)
     history = model.fit(data.train, epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
                         validation_data=data.validation,

@@ -68,8 +68,8 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
     entry = model_entry(cfg.model_architecture)
     name = export_name or entry.name
     model_dir = Path(cfg.export_dir) / cfg.export_group / export_name if export_name else model_dir_for(cfg)
-    save_resolved_config(cfg, model_dir)
-    result = train_model(cfg, reporter=reporter, data=data, model_dir=model_dir, verbose=verbose, model=model)
+    result = train_model(cfg, reporter=reporter, data=data, model_dir=model_dir, verbose=verbose, model=model,
+                         before_fit=lambda: save_resolved_config(cfg, model_dir))
     model = result.model
     val_images = to_float(result.data.validation_set.images)
     val_labels = result.data.validation_set.labels

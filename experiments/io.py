@@ -8,28 +8,68 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from experiments.errors import UserError
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first of `path`'s ancestors (or `path` itself) that exists but is a file, so no folder can go there."""
+    for candidate in [*reversed(path.parents), path]:
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
+
+
+def unwritable_path_error(path: str | os.PathLike, err: OSError, folder: bool = False) -> UserError:
+    """A user-given output path the OS refused (a file where a folder must be, no permission, no space), as one
+    line that names the path; the writers below raise it so no command ends in an OSError traceback."""
+    blocker = _file_in_the_way(Path(path) if folder else Path(path).parent)
+    if blocker is not None:
+        return UserError(f"{path}: cannot write there, {blocker} is a file, not a folder (choose another path)")
+    reason = err.strerror or str(err) or err.__class__.__name__
+    return UserError(f"{path}: cannot write there ({reason}); choose a writable folder")
+
+
+@contextlib.contextmanager
+def _writing(path: str | os.PathLike, folder: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        raise unwritable_path_error(path, err, folder) from None
+
+
+def ensure_folder(folder: str | os.PathLike) -> Path:
+    """`folder` and its parents, created if missing; a refusal is a one-line UserError naming it."""
+    folder = Path(folder)
+    with _writing(folder, folder=True):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it is renamed onto `target`, on error removed.
 
     Use it for writers that want a file name (PIL, torch.save, TFLite converters, matplotlib).
+    An unusable `target` (a file in the way, no permission, no space) is a UserError naming it.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
+    ensure_folder(target.parent)
+    with _writing(target):
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
+                                        dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, target)
+        with _writing(target):
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, _writing(target):
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -43,8 +83,6 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
 
 def _check_directory_target(target: Path, overwrite: bool) -> None:
     """Refuse a target that would lose data: a file, a non-empty folder without overwrite, or a home/cwd."""
-    from experiments.errors import UserError
-
     if target.exists() and not target.is_dir():
         raise UserError(f"{target}: exists and is not a folder")
     if not target.is_dir() or not any(target.iterdir()):
@@ -82,11 +120,13 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     """
     target = Path(target)
     _check_directory_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    ensure_folder(target.parent)
+    with _writing(target):
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         os.chmod(staging, 0o755)
         yield staging
-        _swap_into_place(staging, target)
+        with _writing(target):
+            _swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

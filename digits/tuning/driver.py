@@ -20,6 +20,7 @@ from digits.tuning.trainable import TrialSettings, run_trial
 from digits.tuning.unique import CACHE_NAME, UniqueSearcher
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
+from experiments.io import ensure_folder
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
         if tune.Tuner.can_restore(str(exp_dir)):
             raise UserError(f"{exp_dir}: an experiment with this name exists; continue it with --resume or pick "
                             "another --name")
-        exp_dir.mkdir(parents=True, exist_ok=True)
+        ensure_folder(exp_dir)
         save_resolved_config(tcfg, exp_dir)
         _init_ray()
         tuner = build_tuner(tcfg)

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from experiments import storage
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
-from experiments.io import atomic_write_text
+from experiments.io import atomic_write_text, ensure_folder
 from lpasrn.config import LpasrnConfig
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
@@ -208,7 +208,7 @@ class StageTrainer:
 
     def _epochs(self) -> dict[str, float]:
         if self.is_main:
-            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            ensure_folder(self.stage_dir)
             save_resolved_config(self.cfg, self.stage_dir)
         if self.stage.cfg.epochs == 0:  # pass the seed through: evaluate it once and keep it as best
             self._finish_epoch(-1, {}, self.validate())

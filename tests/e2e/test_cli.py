@@ -10,7 +10,7 @@ from experiments.cli import build_parser as experiments_parser
 from experiments.cli import run as experiments_run
 from lpasrn.cli import build_parser as lpasrn_parser
 from lpasrn.cli import run as lpasrn_run
-from tests.conftest import run_cli
+from tests.conftest import run_cli, tiny_overrides
 
 CLIS = {"lpasrn": (lpasrn_parser, lpasrn_run), "digits": (digits_parser, digits_run),
         "experiments": (experiments_parser, experiments_run)}
@@ -43,6 +43,7 @@ def test_python_dash_m_entry_points(prog):
     (["lpasrn", "check-data", "/nonexistent/plates"], "/nonexistent/plates: dataset folder not found"),
     (["digits", "config", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
     (["experiments", "validate", "missing.yaml"], "missing.yaml: config file not found"),
+    (["lpasrn", "synth", "--out", "/proc/glyphray-plates", "--tracks", "2"], "/proc/glyphray-plates: cannot write"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(argv, expected):
     result = run_cli(*argv)
@@ -74,6 +75,17 @@ def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
     assert lpasrn_run(["check-data", str(plate_root), "--skip-bad", "--verify-images"]) == 0
     out = capsys.readouterr().out
     assert "skipped 1 bad tracks" in out and "verified 50 images" in out
+
+
+def test_train_with_a_file_as_storage_path_is_one_line_and_keeps_the_file(synth_plates, tmp_path, capsys):
+    storage = tmp_path / "storage"
+    storage.write_text("keep me")
+    overrides = [item for override in tiny_overrides(synth_plates, storage, "demo") for item in ("--set", override)]
+    assert lpasrn_run(["train", "--config", "lp_asrn_tiny", "--local", "--stage", "1", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert f"{storage} is a file, not a folder" in err
+    assert storage.read_text() == "keep me"
 
 
 def test_experiments_validate_detects_the_kind(capsys):

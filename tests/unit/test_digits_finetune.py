@@ -155,5 +155,15 @@ def test_fine_tune_plan_rejects_a_missing_augmented_dir(tmp_path):
 
 def test_a_corrupt_model_file_is_a_user_error(tmp_path):
     (tmp_path / "best_model.keras").write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="cannot load Keras model"):
+    with pytest.raises(UserError, match="not a readable Keras model"):
         load_trained_model(tmp_path / "best_model.keras")
+
+
+def test_a_truncated_model_file_is_unreadable_not_missing(saved_model, tmp_path):
+    truncated = tmp_path / "best_model.keras"
+    data = saved_model.read_bytes()
+    truncated.write_bytes(data[:len(data) // 2])
+    with pytest.raises(UserError) as caught:
+        load_trained_model(truncated)
+    assert str(caught.value).startswith(f"{truncated}: not a readable Keras model")
+    assert "not found" not in str(caught.value).lower()

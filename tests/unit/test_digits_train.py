@@ -86,3 +86,23 @@ def test_training_metric_monitor_is_refused(sklearn_root, tmp_path):
     cfg = small_config(sklearn_root, tmp_path, "early_stopping.monitor=accuracy")
     with pytest.raises(UserError, match="early_stopping.monitor"):
         train_model(cfg, verbose=0)
+
+
+def test_a_data_source_that_fails_validation_leaves_no_export_folder(tmp_path):
+    from digits.workflow import train_and_export
+
+    empty = tmp_path / "empty-source"
+    empty.mkdir()
+    out = tmp_path / "exported"
+    with pytest.raises(UserError, match="no labelled images"):
+        train_and_export(small_config(empty, out), verbose=0)
+    assert not out.exists()
+
+
+def test_a_refused_setting_found_while_building_leaves_no_export_folder(sklearn_root, tmp_path):
+    from digits.workflow import train_and_export
+
+    out = tmp_path / "exported"
+    with pytest.raises(UserError, match="early_stopping.monitor"):
+        train_and_export(small_config(sklearn_root, out, "early_stopping.monitor=accuracy"), verbose=0)
+    assert not out.exists()
