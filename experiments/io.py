@@ -45,12 +45,37 @@ def ensure_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (os.umask alone must set a new one)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def plain_file_mode() -> int:
+    """The mode `open(path, "w")` gives a new file; mkstemp's are 0o600 whatever the umask."""
+    return 0o666 & ~current_umask()
+
+
+def plain_folder_mode() -> int:
+    """The mode `mkdir` gives a new folder; mkdtemp's are 0o700 whatever the umask."""
+    return 0o777 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it is renamed onto `target`, on error removed.
 
-    Use it for writers that want a file name (PIL, torch.save, TFLite converters, matplotlib).
-    An unusable `target` (a file in the way, no permission, no space) is a UserError naming it.
+    Use it for writers that want a file name (PIL, torch.save, TFLite converters, matplotlib). The file ends up
+    with the mode a plain `open()` gives under the umask; an unusable `target` (a file in the way, no
+    permission, no space) is a UserError naming it.
     """
     target = Path(target)
     ensure_folder(target.parent)
@@ -62,6 +87,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         with _writing(target):
+            os.chmod(tmp, plain_file_mode())
             os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -124,7 +150,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     with _writing(target):
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        os.chmod(staging, 0o755)
+        os.chmod(staging, plain_folder_mode())
         yield staging
         with _writing(target):
             _swap_into_place(staging, target)

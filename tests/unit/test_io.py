@@ -1,13 +1,16 @@
-"""Atomic writers: a refused output path is a one-line UserError naming it, and nothing is left behind."""
+"""Atomic writers: plain-open() modes under the umask; a refused output path is a one-line UserError naming it."""
 from __future__ import annotations
 
+import os
+import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from experiments.errors import UserError
-from experiments.io import atomic_directory, atomic_path, atomic_write_text, ensure_folder
+from experiments.io import atomic_directory, atomic_path, atomic_write_bytes, atomic_write_text, ensure_folder
 
 needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc, where no file can be made")
 
@@ -53,3 +56,35 @@ def test_errors_inside_a_writer_block_stay_their_own(tmp_path: Path) -> None:
         with atomic_path(tmp_path / "out.bin"):
             open(tmp_path / "missing-input.bin", "rb")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(params=[0o022, 0o027, 0o002, 0o077], ids=oct)
+def umask(request) -> Iterator[int]:
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_atomically_written_files_get_the_mode_a_plain_open_gives(umask: int, tmp_path: Path) -> None:
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    atomic_write_text(tmp_path / "text.txt", "x")
+    atomic_write_bytes(tmp_path / "bytes.bin", b"x")
+    with atomic_path(tmp_path / "named.bin") as tmp:
+        tmp.write_bytes(b"x")
+    assert mode(tmp_path / "plain.txt") == 0o666 & ~umask
+    assert {name: mode(tmp_path / name) for name in ("text.txt", "bytes.bin", "named.bin")} == dict.fromkeys(
+        ("text.txt", "bytes.bin", "named.bin"), 0o666 & ~umask)
+
+
+def test_atomically_written_folders_get_the_mode_a_plain_mkdir_gives(umask: int, tmp_path: Path) -> None:
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "file.txt").write_text("x")
+    assert mode(tmp_path / "out") == 0o777 & ~umask
+    assert mode(tmp_path / "out" / "file.txt") == 0o666 & ~umask
