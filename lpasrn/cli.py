@@ -35,7 +35,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from lpasrn.config import load_lpasrn_config
-    from lpasrn.data.plates import build_splits, load_rgb
+    from lpasrn.data.plates import build_splits, load_rgb, resolve_split_file
 
     if args.root is not None:
         root, split_file, ratios, seed = Path(args.root), args.split_file, (0.8, 0.1, 0.1), 0
@@ -43,6 +43,9 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
         data = load_lpasrn_config(args.config, args.overrides).data
         root, split_file, ratios, seed = data.root, data.split_file, data.split_ratios, data.split_seed
     splits, skipped = build_splits(root, split_file, ratios, seed, skip_bad=args.skip_bad)
+    used = resolve_split_file(root, split_file)
+    print(f"split by {used}" if used else
+          f"no split file: random split by track, ratios {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}")
     for track_id, reason in skipped.items():
         print(f"skipped {track_id}: {reason}", file=sys.stderr)
     images = 0
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Scan a dataset (ROOT, or data.* of --config), validate every "
                                        "annotation and print the split sizes.")
     check.add_argument("root", nargs="?", type=Path, help="dataset folder (default: data.root of --config)")
-    check.add_argument("--split-file", type=Path, help="split file (with ROOT)")
+    check.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present)")
     add_config_arguments(check, default="lp_asrn_tiny")
     check.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
     check.add_argument("--verify-images", action="store_true", help="decode every image")
@@ -217,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True,
                           help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
     evaluate.add_argument("--data", required=True, type=Path, help="dataset folder")
-    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--split", choices=("train", "val", "test"),
+                          help="split to score (default test; a folder without a split file is scored whole)")
     evaluate.add_argument("--split-file", type=Path, help="split file (default: DATA/split.txt when present)")
     evaluate.add_argument("--constrain-layout", action="store_true",
                           help="read letters/digits where each plate's layout wants them")

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from experiments.errors import UserError
 from experiments.io import atomic_path, atomic_write_text
-from lpasrn.data.plates import PlateSRDataset, build_splits, load_rgb
+from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, load_rgb, resolve_split_file, scan_tracks
 from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
 
@@ -47,10 +47,11 @@ class EvaluationResult:
     num_tracks: int
     metrics: dict[str, dict[str, float]]  # source -> metric -> value
     cases: list[Case] = field(default_factory=list, repr=False)
+    origin: str = ""  # where the tracks came from: the split file, or the whole folder
 
     def table(self) -> str:
         names = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)"}
-        lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks",
+        lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks scored ({self.origin})",
                  f"{'input':<16} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
         for source in SOURCES:
             row = self.metrics[source]
@@ -63,27 +64,35 @@ class EvaluationResult:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"split": self.split, "num_images": self.num_images, "num_tracks": self.num_tracks,
-                "metrics": self.metrics}
+        return {"split": self.split, "origin": self.origin, "num_images": self.num_images,
+                "num_tracks": self.num_tracks, "metrics": self.metrics}
 
 
-def _split_tracks(root: Path, split: str, split_file: Path | None, ratios, seed: int):
-    if split_file is None and (root / "split.txt").is_file():
-        split_file = root / "split.txt"
-    splits, _ = build_splits(root, split_file, ratios, seed)
+def _split_tracks(root: Path, split: str | None, split_file: Path | None) -> tuple[str, str, list[PlateTrack]]:
+    """The split to score, where its tracks come from, and the tracks. A folder without a split file (given or
+    `ROOT/split.txt`) is a test set as a whole: every track is scored, never a random tenth of it."""
+    split_file = resolve_split_file(root, split_file)
+    if split_file is None:
+        if split not in (None, "test"):
+            raise UserError(f"--split {split}: {root} has no split file, so all of it is a test set "
+                            "(pass --split-file to score a part of it)")
+        return "test", f"every track of {root}: no split file", scan_tracks(root).tracks
+    split = split or "test"
+    splits, _ = build_splits(root, split_file)
     if split not in splits:
         raise UserError(f"--split {split}: expected one of {sorted(splits)}")
     if not splits[split]:
-        raise UserError(f"{split_file or root}: the {split} split is empty")
-    return splits[split]
+        raise UserError(f"{split_file}: the {split} split is empty")
+    return split, f"split file {split_file}", splits[split]
 
 
 @torch.no_grad()
-def evaluate(bundle: str | Path, data_root: str | Path, split: str = "test", split_file: str | Path | None = None,
-             constrain_layout: bool = False, device: str = "cpu", batch_size: int = 32) -> EvaluationResult:
+def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None,
+             split_file: str | Path | None = None, constrain_layout: bool = False, device: str = "cpu",
+             batch_size: int = 32) -> EvaluationResult:
+    """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file."""
     generator, ocr, cfg = load_bundle(bundle, device)
-    tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None, cfg.data.split_ratios,
-                           cfg.data.split_seed)
+    split, origin, tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None)
     dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
     meters = {source: RecognitionMeter() for source in SOURCES}
     image_meters = {"sr": ImageMeter(), "bicubic": ImageMeter()}
@@ -111,7 +120,7 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str = "test", spl
         if source in image_meters:
             row.update(psnr=image_meters[source].psnr, ssim=image_meters[source].ssim)
         metrics[source] = row
-    return EvaluationResult(split, len(dataset), len(tracks), metrics, cases)
+    return EvaluationResult(split, len(dataset), len(tracks), metrics, cases, origin=origin)
 
 
 def write_report(result: EvaluationResult, path: str | Path) -> Path:

@@ -126,6 +126,7 @@ def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
 # Splits
 # ----------------------------------------------------------------------------------------------------------
 SPLITS = ("train", "val", "test")
+SPLIT_FILE_NAME = "split.txt"  # a dataset's own split file, at its root (what `lpasrn synth` writes)
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                   "test": "test", "testing": "test"}
 
@@ -226,14 +227,28 @@ class PlateSRDataset(Dataset):
         return [self.tracks[t].text for t, _ in self.samples]
 
 
+def resolve_split_file(root: str | Path, split_file: str | Path | None = None) -> Path | None:
+    """The split file to use: the one given, else the dataset's own `ROOT/split.txt`, else None (no file).
+
+    Every command asks this one function, so `check-data ROOT`, `--config`, training and evaluation never
+    disagree about a dataset's split.
+    """
+    if split_file is not None:
+        return Path(split_file)
+    own = Path(root) / SPLIT_FILE_NAME
+    return own if own.is_file() else None
+
+
 def build_splits(root: str | Path, split_file: str | Path | None = None,
                  ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
                  skip_bad: bool = False) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
-    """Scan `root` and cut it into train/val/test track lists (by split file, else by ratio).
+    """Scan `root` and cut it into train/val/test track lists (by split file, `ROOT/split.txt` when none is
+    given and it exists, else by ratio).
 
     Returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`).
     """
     scan = scan_tracks(root, skip_bad=skip_bad)
+    split_file = resolve_split_file(root, split_file)
     if split_file is not None:
         splits = read_split_file(split_file, scan.tracks, ignore=set(scan.skipped))
     else:

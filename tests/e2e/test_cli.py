@@ -77,6 +77,20 @@ def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
     assert "skipped 1 bad tracks" in out and "verified 50 images" in out
 
 
+def test_check_data_root_and_config_both_use_the_dataset_own_split_file(plate_root, capsys):
+    tracks = sorted(p.parent.relative_to(plate_root).as_posix() for p in plate_root.rglob("annotations.json"))
+    (plate_root / "split.txt").write_text(f"{tracks[0]} val\n{tracks[1]} test\n" +
+                                          "".join(f"{track} train\n" for track in tracks[2:]))
+    assert lpasrn_run(["check-data", str(plate_root)]) == 0
+    by_root = capsys.readouterr().out
+    assert lpasrn_run(["check-data", "--config", "lp_asrn_tiny", "--set", f"data.root={plate_root}",
+                       "data.split_file=null"]) == 0
+    assert capsys.readouterr().out == by_root
+    assert by_root.splitlines()[0] == f"split by {plate_root / 'split.txt'}"
+    counts = {line.split()[0]: int(line.split()[1]) for line in by_root.splitlines()[1:4]}
+    assert counts == {"train": 4, "val": 1, "test": 1}
+
+
 def test_train_with_a_file_as_storage_path_is_one_line_and_keeps_the_file(synth_plates, tmp_path, capsys):
     storage = tmp_path / "storage"
     storage.write_text("keep me")

@@ -148,3 +148,11 @@ def test_annotations_are_read_as_written(tmp_path):
     data = json.loads((folder / "annotations.json").read_text())
     track = scan_tracks(tmp_path).tracks[0]
     assert (track.text, track.layout, track.corners) == ("ABC1D23", "Mercosur", data["corners"])
+
+
+def test_build_splits_uses_the_dataset_own_split_file_when_none_is_given(plate_root):
+    (plate_root / "split.txt").write_text("Scenario-A/Brazilian/track_00001 test\n"
+                                          "Scenario-B/Mercosur/track_00004 val\n")
+    splits, _ = build_splits(plate_root)
+    assert {name: [t.track_id for t in tracks] for name, tracks in splits.items()} == {
+        "train": [], "val": ["Scenario-B/Mercosur/track_00004"], "test": ["Scenario-A/Brazilian/track_00001"]}
