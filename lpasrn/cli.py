@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("images", nargs="+", type=Path, help="LR plate images")
     infer.add_argument("--checkpoint", required=True,
                        help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
-    infer.add_argument("--out", type=Path, help="folder for the SR images")
+    infer.add_argument("--out", type=Path, help="folder for the SR images (<stem>_sr.png, keeping the inputs' "
+                                                "paths relative to their common folder)")
     infer.add_argument("--layout", choices=("brazilian", "mercosur"), help="constrain reading to this layout")
     infer.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     infer.set_defaults(handler=_cmd_infer)

@@ -7,6 +7,7 @@ super-resolution is plain. `infer` turns LR plate images into SR images and plat
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -181,21 +182,36 @@ class PlateReading:
     sr_path: Path | None
 
 
+def sr_output_paths(images: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Where each input's SR image goes: `<stem>_sr.png` under `out_dir` at the input's path relative to the
+    inputs' common folder, so the `lr-001.png` of two tracks never overwrite each other; inputs that would
+    still share a name (`a.png` and `a.jpg`) keep their suffix in it."""
+    resolved = [path.resolve() for path in images]
+    common = Path(os.path.commonpath([path.parent for path in resolved]))
+    planned = [out_dir / path.parent.relative_to(common) / f"{path.stem}_sr.png" for path in resolved]
+    sources: dict[Path, set[Path]] = {}
+    for source, target in zip(resolved, planned):
+        sources.setdefault(target, set()).add(source)
+    return [target.with_name(f"{source.stem}_{source.suffix.lstrip('.')}_sr.png") if len(sources[target]) > 1
+            else target for source, target in zip(resolved, planned)]
+
+
 @torch.no_grad()
 def infer(bundle: str | Path, images: Sequence[str | Path], out_dir: str | Path | None = None,
           layout: str | None = None, device: str = "cpu") -> list[PlateReading]:
-    """Read plates from LR images (any size: resized to the model's LR size); write SR images to `out_dir`."""
+    """Read plates from LR images (any size: resized to the model's LR size); write SR images to `out_dir`
+    (see `sr_output_paths`)."""
     generator, ocr, cfg = load_bundle(bundle, device)
+    images = [Path(image) for image in images]
+    sr_paths = sr_output_paths(images, Path(out_dir)) if out_dir is not None and images else [None] * len(images)
     readings = []
-    for image_path in map(Path, images):
+    for image_path, sr_path in zip(images, sr_paths):
         lr = load_rgb(image_path, cfg.data.lr_size)[None].to(device)
         layouts = [layout] if layout else None
         sr = generator(lr, layouts).clamp(0, 1)
         result = ocr.read(sr, layout)
         confidence = float(np.prod(result.confidences[0])) if result.confidences[0] else 0.0
-        sr_path = None
-        if out_dir is not None:
-            sr_path = Path(out_dir) / f"{image_path.stem}_sr.png"
+        if sr_path is not None:
             with atomic_path(sr_path) as tmp:
                 _to_pil(sr[0].cpu(), (sr.shape[-1], sr.shape[-2])).save(tmp, format="PNG")
         readings.append(PlateReading(image_path, result.texts[0], confidence, sr_path))

@@ -9,7 +9,7 @@ import torch
 from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
-from lpasrn.evaluation import evaluate
+from lpasrn.evaluation import evaluate, infer, sr_output_paths
 from lpasrn.models import build_generator, create_parseq
 from lpasrn.training.bundle import export_bundle
 
@@ -51,3 +51,23 @@ def test_the_dataset_own_split_file_chooses_the_test_tracks(bundle, plate_root):
 def test_another_split_of_a_folder_without_a_split_file_is_a_user_error(bundle, plate_root):
     with pytest.raises(UserError, match="has no split file, so all of it is a test set"):
         evaluate(bundle, plate_root, split="val")
+
+
+def test_sr_images_keep_the_inputs_relative_paths_so_none_overwrites_another(bundle, plate_root, tmp_path):
+    first = plate_root / "Scenario-A/Brazilian/track_00001/lr-001.png"
+    second = plate_root / "Scenario-B/Mercosur/track_00004/lr-001.png"
+    readings = infer(bundle, [first, second], tmp_path / "sr")
+    written = [reading.sr_path for reading in readings]
+    assert written == [tmp_path / "sr/Scenario-A/Brazilian/track_00001/lr-001_sr.png",
+                       tmp_path / "sr/Scenario-B/Mercosur/track_00004/lr-001_sr.png"]
+    assert all(path.is_file() for path in written)
+
+
+def test_a_single_input_writes_straight_into_out(bundle, plate_root, tmp_path):
+    image = plate_root / "Scenario-A/Brazilian/track_00001/lr-002.png"
+    assert infer(bundle, [image], tmp_path / "sr")[0].sr_path == tmp_path / "sr/lr-002_sr.png"
+
+
+def test_inputs_differing_only_in_suffix_keep_it_in_their_names(tmp_path):
+    png, jpg = tmp_path / "in/a.png", tmp_path / "in/a.jpg"
+    assert sr_output_paths([png, jpg], tmp_path / "sr") == [tmp_path / "sr/a_png_sr.png", tmp_path / "sr/a_jpg_sr.png"]
