@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from experiments.errors import UserError
 from experiments.io import atomic_directory
-from lpasrn.data.charset import DIGITS, LAYOUT_PATTERNS, LETTERS, canonical_layout, layout_problem
+from lpasrn.data.charset import CHARSET, DIGITS, LAYOUT_PATTERNS, LETTERS, canonical_layout, layout_problem
 
 SCENARIOS = ("Scenario-A", "Scenario-B")
 LAYOUT_CHOICES = ("brazilian", "mercosur", "mixed")
@@ -167,6 +167,25 @@ def _paste_text(image: Image.Image, text: str, box: tuple[float, float, float, f
     image.paste(colour, (round((x0 + x1 - mask.width) / 2), round(y0)), mask)
 
 
+@functools.lru_cache(maxsize=64)
+def _plate_condensation(height: int, cell_width: int) -> float:
+    """One horizontal squeeze for the whole charset at this cell size: the one that makes the median glyph fill
+    its cell. Squeezing each glyph to its own cell instead left narrow glyphs (I, 1, J) at full stroke weight
+    beside squeezed ones, so at plate resolution an I was a solid block."""
+    widths = sorted(_glyph_source(char).width * height / _glyph_source(char).height for char in CHARSET)
+    return min(1.0, cell_width / widths[len(widths) // 2])
+
+
+@functools.lru_cache(maxsize=2048)
+def _glyph_mask(char: str, height: int, cell_width: int) -> Image.Image:
+    """Alpha mask of one plate character `height` px tall, condensed like every other glyph of the charset and
+    never wider than its cell (the widest, W and M, are squeezed a little more)."""
+    source = _glyph_source(char)
+    natural = source.width * height / source.height
+    width = min(cell_width, round(natural * _plate_condensation(height, cell_width)))
+    return source.resize((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
+
+
 def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, float, float],
                      ink: tuple[int, int, int], separator: bool) -> None:
     """The seven plate characters in equal cells; old Brazilian plates get a dash between letters and digits."""
@@ -181,7 +200,8 @@ def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, flo
             ImageDraw.Draw(image).rectangle([x + cell * 0.1, middle - dash_half_height, x + cell * 0.5,
                                              middle + dash_half_height], fill=ink)
             x += cell * separator_units
-        _paste_text(image, char, (x + cell * 0.06, y0, x + cell * 0.94, y1), ink)
+        mask = _glyph_mask(char, round(y1 - y0), round(cell * 0.88))
+        image.paste(ink, (round(x + (cell - mask.width) / 2), round(y0)), mask)
         x += cell
 
 

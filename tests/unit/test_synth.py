@@ -151,6 +151,44 @@ def test_plate_text_and_clean_plate() -> None:
         render_plate("ABC1D23", "Brazilian", (32, 96), rng)
 
 
+def glyph_in_a_cell(char: str, height: int, width: int) -> np.ndarray:
+    """One plate character drawn as the plates draw it, alone in a cell: ink coverage in [0, 1]."""
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    synth._draw_characters(image, char, (0, 0, width, height), (0, 0, 0), separator=False)
+    return 1.0 - np.asarray(image.convert("L"), dtype=float) / 255.0
+
+
+def stem_width(char: str, height: int, width: int) -> float:
+    """Median width of the ink runs in the rows at 30-40 % of the height: the vertical stems' weight."""
+    ink = glyph_in_a_cell(char, height, width) > 0.5
+    runs = []
+    for row in ink[int(height * 0.3):int(height * 0.4)]:
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))
+        runs += list(edges[1::2] - edges[::2])
+    return float(np.median(runs))
+
+
+@pytest.mark.parametrize(("height", "width"), [(64, 35), (128, 70)])
+@pytest.mark.parametrize("narrow", ["I", "J", "1"])
+def test_narrow_glyphs_keep_the_stroke_weight_of_the_others(narrow: str, height: int, width: int) -> None:
+    # Squeezing only the glyphs wider than their cell left I as thick as a block beside condensed letters.
+    reference = np.median([stem_width(char, height, width) for char in "HLT"])
+    assert stem_width(narrow, height, width) <= 1.3 * reference
+
+
+def test_every_glyph_of_the_charset_differs_from_every_other_at_plate_resolution() -> None:
+    from lpasrn.data.charset import CHARSET
+
+    def at_plate_size(char: str) -> np.ndarray:  # a 32 px HR plate has characters about 16 px tall
+        ink = Image.fromarray((glyph_in_a_cell(char, 64, 36) * 255).astype(np.uint8))
+        return np.asarray(ink.resize((9, 16), Image.Resampling.LANCZOS), dtype=float) / 255.0
+
+    glyphs = {char: at_plate_size(char) for char in CHARSET}
+    assert all(0.05 < glyph.mean() < 0.6 for glyph in glyphs.values())  # never blank, never a filled cell
+    closest = min((np.abs(glyphs[a] - glyphs[b]).mean(), a, b) for i, a in enumerate(CHARSET) for b in CHARSET[i + 1:])
+    assert closest[0] > 0.04, closest
+
+
 def test_refuses_a_non_empty_folder_unless_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
