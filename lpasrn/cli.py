@@ -35,6 +35,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.data.frames import odd_tracks
     from lpasrn.data.plates import build_splits, load_rgb, resolve_split_file
 
     if args.root is not None:
@@ -61,6 +62,11 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
                     images += 1
     if args.verify_images:
         print(f"verified {images} images")
+    odd = odd_tracks(track for tracks in splits.values() for track in tracks)
+    for directory, problem in odd.items():
+        print(f"odd frame sizes in {directory}: {problem}", file=sys.stderr)
+    print(f"{len(odd)} tracks with odd frame sizes (LR larger than HR, or far from a plate's shape; "
+          "resized anyway)")
     if skipped:
         print(f"skipped {len(skipped)} bad tracks")
     return 0

@@ -9,6 +9,7 @@ at any depth below ROOT, so a dataset with an extra `train/` level drops in as w
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +17,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from experiments.errors import UserError
 from lpasrn.data.charset import canonical_layout, layout_problem
+from lpasrn.data.frames import frame_size_problem, open_rgb
+
+log = logging.getLogger(__name__)
 
 ANNOTATION_FILE = "annotations.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -182,19 +186,16 @@ def split_by_ratio(tracks: Sequence[PlateTrack], ratios: Sequence[float], seed: 
 # ----------------------------------------------------------------------------------------------------------
 # Dataset
 # ----------------------------------------------------------------------------------------------------------
-def load_rgb(path: Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
-    """Image file -> float tensor [3, H, W] in [0, 1], bicubic-resized to `size_hw` when given."""
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
-                image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC)
-            array = np.asarray(image, dtype=np.uint8)
-    except FileNotFoundError:
-        raise UserError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
+def _to_tensor(image: Image.Image, size_hw: tuple[int, int] | None) -> torch.Tensor:
+    if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
+        image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC)
+    array = np.asarray(image, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def load_rgb(path: Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """Image file (any mode, 16-bit included) -> float tensor [3, H, W] in [0, 1], bicubic-resized to `size_hw`."""
+    return _to_tensor(open_rgb(path), size_hw)
 
 
 class PlateSRDataset(Dataset):
@@ -205,6 +206,16 @@ class PlateSRDataset(Dataset):
         self.lr_size = tuple(lr_size)
         self.hr_size = (lr_size[0] * scale, lr_size[1] * scale)
         self.samples = [(t, f) for t, track in enumerate(self.tracks) for f in range(track.num_frames)]
+        self._warned: set[str] = set()  # tracks already warned about (per loading process)
+
+    def _warn_odd_sizes(self, track: PlateTrack, frame: int, lr: Image.Image, hr: Image.Image) -> None:
+        if track.track_id in self._warned:
+            return
+        problem = frame_size_problem(lr.size, hr.size)
+        if problem:
+            self._warned.add(track.track_id)
+            log.warning("%s: frame %03d: %s; resized anyway, check the data (lpasrn check-data counts these)",
+                        track.directory, frame, problem)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -212,9 +223,11 @@ class PlateSRDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         track_index, frame_index = self.samples[index]
         track = self.tracks[track_index]
+        lr, hr = open_rgb(track.lr_paths[frame_index]), open_rgb(track.hr_paths[frame_index])
+        self._warn_odd_sizes(track, frame_index + 1, lr, hr)
         return {
-            "lr": load_rgb(track.lr_paths[frame_index], self.lr_size),
-            "hr": load_rgb(track.hr_paths[frame_index], self.hr_size),
+            "lr": _to_tensor(lr, self.lr_size),
+            "hr": _to_tensor(hr, self.hr_size),
             "text": track.text,
             "layout": track.layout,
             "track_id": track.track_id,
