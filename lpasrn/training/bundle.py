@@ -1,7 +1,12 @@
-"""The self-contained inference bundle: generator + OCR weights + the resolved config, in one file."""
+"""The self-contained inference bundle: generator + OCR weights + the resolved config, in one file.
+
+It also carries which stages trained each part (`trained`), so loading a bundle whose generator never trained
+(`lpasrn train --stage 0` alone) warns instead of scoring noise as if it were super-resolution.
+"""
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,9 @@ from experiments import storage
 from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.checkpoint import load_state
+from lpasrn.training.stages import TRAINED_KEY, describe_trained
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = "glyphray-lpasrn-bundle/1"
 BUNDLE_NAME = "lp_asrn_bundle.pt"
@@ -20,10 +28,18 @@ def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> 
     """Write the bundle to a local path or a URI (s3://...), atomically either way."""
     source = {"stage": state.get("stage"), "epoch": state.get("epoch")}
     bundle = {"format": BUNDLE_FORMAT, "generator": state["generator"], "ocr": state["ocr"],
-              "config": cfg.model_dump(mode="json"), "source": source}
+              "config": cfg.model_dump(mode="json"), "source": source, TRAINED_KEY: state.get(TRAINED_KEY)}
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
     return storage.write_bytes(out, buffer.getvalue())
+
+
+def warn_if_untrained(path: str | Path, record: dict[str, Any] | None) -> None:
+    """Warn when the record says no stage trained the generator: its SR images are noise, not a result."""
+    if record is not None and record["history_complete"] and not record["generator"]:
+        logger.warning("%s: the generator was never trained (%s): its SR images and scores mean nothing; "
+                       "train stages 1-4 (lpasrn train without --stage) and use that bundle", path,
+                       describe_trained(record))
 
 
 def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
@@ -34,6 +50,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
     payload = load_state(path)
     if "generator" not in payload or "ocr" not in payload or "config" not in payload:
         raise UserError(f"{path}: not an lpasrn bundle or stage checkpoint (needs generator, ocr and config)")
+    warn_if_untrained(path, payload.get(TRAINED_KEY))
     cfg = LpasrnConfig.model_validate(payload["config"])
     generator = build_generator(cfg.model, cfg.data.scale)
     ocr = create_parseq(cfg.ocr.model_type)

@@ -39,7 +39,7 @@ from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state
 from lpasrn.training.events import StageEventWriter, strip_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
 from lpasrn.training.session import TrainSession
-from lpasrn.training.stages import StageSpec, stage_table
+from lpasrn.training.stages import TRAINED_KEY, StageSpec, stage_table, trained_record
 from lpasrn.training.system import PlateSRSystem, encode_targets, plate_char_logits
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ class StageTrainer:
         torch.manual_seed(cfg.run.seed + 1000 * stage.index + session.world_rank)
         self.data = build_stage_data(cfg, stage, session)
         seed_state = load_state(seed_checkpoint) if seed_checkpoint else None
+        self.seed_trained = seed_state.get(TRAINED_KEY) if seed_state is not None else None
+        self.seeded = seed_state is not None
         generator = build_generator(cfg.model, cfg.data.scale)
         # A seeded stage takes the OCR from the seed; only the first one loads ocr.pretrained_path.
         ocr = create_parseq(cfg.ocr.model_type) if seed_state is not None else build_ocr(cfg.ocr)
@@ -182,6 +184,7 @@ class StageTrainer:
             "confusion": self.confusion.state_dict(), "miner": self.miner.state_dict() if self.miner else {},
             "rng": rng_state(), "best_metric": self.best, "history": self.history,
             "config": self.cfg.model_dump(mode="json"),
+            TRAINED_KEY: trained_record(self.seed_trained, self.seeded, self.stage, trained=epoch >= 0),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from lpasrn.training.bundle import BUNDLE_NAME, export_bundle
 from lpasrn.training.checkpoint import STATE_FILE, load_state
 from lpasrn.training.engine import stage_finished, train_stage
 from lpasrn.training.session import LocalSession
-from lpasrn.training.stages import StageSpec, stage_table
+from lpasrn.training.stages import TRAINED_KEY, StageSpec, describe_trained, stage_table
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[in
             if not stage_finished(stage_dir):
                 raise RuntimeError(f"{stage.dir_name} ended without finishing; see the log above")
         seed = best_checkpoint(run_dir, stage)
-    bundle = export_bundle(load_state(seed), cfg, storage.join(run_dir, BUNDLE_NAME))
-    logger.info("inference bundle: %s", bundle)
+    state = load_state(seed)
+    bundle = export_bundle(state, cfg, storage.join(run_dir, BUNDLE_NAME))
+    logger.info("inference bundle: %s (%s)", bundle, describe_trained(state.get(TRAINED_KEY)))
     return bundle

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lpasrn.config import LpasrnConfig, StageConfig
 
@@ -61,6 +62,40 @@ class StageSpec:
         if best is None:
             return True
         return value < best if self.primary_metric[1] == "min" else value > best
+
+
+TRAINED_KEY = "trained"  # checkpoint and bundle key of the record below
+
+
+def trained_record(seed_record: dict[str, Any] | None, seeded: bool, stage: StageSpec,
+                   trained: bool) -> dict[str, Any]:
+    """Which stages trained a checkpoint's generator and OCR: the seed's record plus this stage once it has
+    trained an epoch. The record travels from seed to seed into the bundle, so `evaluate` can tell that a bundle
+    of `--stage 0` alone holds an untrained generator. `history_complete` is False when a seed did not say
+    (a checkpoint from before the record, or an --init-checkpoint from elsewhere)."""
+    if seed_record is not None:
+        record = {"generator": list(seed_record["generator"]), "ocr": list(seed_record["ocr"]),
+                  "history_complete": bool(seed_record["history_complete"])}
+    else:
+        record = {"generator": [], "ocr": [], "history_complete": not seeded}
+    if trained:
+        for part, trains in (("generator", stage.trains_generator), ("ocr", stage.trains_ocr)):
+            if trains and stage.index not in record[part]:
+                record[part].append(stage.index)
+    return record
+
+
+def describe_trained(record: dict[str, Any] | None) -> str:
+    """'generator trained in stages 1, 2; OCR in stage 0' (or what is known of it)."""
+    if record is None:
+        return "which stages trained it is not recorded"
+
+    def stages(indices: list[int]) -> str:
+        if not indices:
+            return "no stage" if record["history_complete"] else "no recorded stage"
+        return f"stage{'s' if len(indices) > 1 else ''} {', '.join(map(str, indices))}"
+
+    return f"generator trained in {stages(record['generator'])}; OCR in {stages(record['ocr'])}"
 
 
 def stage_table(cfg: LpasrnConfig) -> list[StageSpec]:

@@ -46,6 +46,7 @@ def test_every_stage_is_seeded_by_the_previous_best(finished_run):
     stage4 = load_state(run_dir / names[4] / "best")
     assert all(torch.equal(final["generator"][k], stage4["generator"][k]) for k in stage4["generator"])
     assert final["config"]["run"]["name"] == "full"
+    assert final["trained"] == {"generator": [1, 2, 3, 4], "ocr": [0, 3], "history_complete": True}
 
 
 def test_primary_metric_picks_the_best_checkpoint(finished_run):
@@ -91,6 +92,17 @@ def test_interrupted_stage_resumes_after_its_last_checkpoint(synth_plates, tmp_p
     run_pipeline(cfg, LocalLauncher(), stages=[0])  # the same command again
     history = json.loads((tmp_path / "crash/stage0-pretrain/metrics.json").read_text())["history"]
     assert [(row["epoch"], row["attempt"]) for row in history] == [(1, 0), (2, 1), (3, 1)]
+
+
+def test_a_bundle_of_stage_0_alone_warns_that_its_generator_never_trained(synth_plates, tmp_path, caplog):
+    from lpasrn.evaluation import infer
+
+    cfg = load_lpasrn_config("lp_asrn_tiny", tiny_overrides(synth_plates, tmp_path, "ocr-only", epochs=(1, 1, 1, 1, 1)))
+    bundle = run_pipeline(cfg, LocalLauncher(), stages=[0])
+    assert torch.load(bundle, weights_only=True)["trained"] == {"generator": [], "ocr": [0], "history_complete": True}
+    with caplog.at_level("WARNING", logger="lpasrn"):
+        infer(bundle, [next(synth_plates.glob("*/*/*/lr-001.png"))])
+    assert "the generator was never trained (generator trained in no stage; OCR in stage 0)" in caplog.text
 
 
 def test_single_stage_needs_the_previous_stage(synth_plates, tmp_path, capsys):
