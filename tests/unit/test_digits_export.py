@@ -93,3 +93,12 @@ def test_inventory_reports_params_and_int8_size():
     assert info.name == "original_haverland" and info.embedded
     assert info.params == build_model("original_haverland", (32, 20, 3), 11).count_params()
     assert info.params < info.int8_bytes < 4 * info.params  # about a byte per weight plus the graph
+
+
+def test_inventory_int8_size_is_the_size_of_the_trained_models_int8_file(trained):
+    # An untrained model converts smaller: the converter stores identical (zero/one-initialised) constants once.
+    from digits.export import int8_tflite_bytes
+    from digits.inventory import describe_model
+
+    shipped = len(int8_tflite_bytes(trained.model, trained.data.representative_images(50, 0)))
+    assert describe_model("digit_recognizer_v4").int8_bytes == pytest.approx(shipped, rel=0.01)
