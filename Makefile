@@ -1,12 +1,12 @@
 # glyphray: two commands on a fresh machine.
 #   make demo   installs everything into .venv and runs the demo (generated data, no cluster, no downloads)
-#   make test   installs (if needed) and runs the test suite
+#   make test   installs (if needed) and runs the test suite (make test-fast: unit tests only)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := runs/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+test-fast: setup  # the edit-run loop: unit tests only (integration and e2e are marked slow)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/pip install -e '.[bench]' -q

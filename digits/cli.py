@@ -40,6 +40,7 @@ def _training_configs(args: argparse.Namespace) -> list:
         names = list_models()
     else:
         names = [resolve_name(name) for name in (args.train or [cfg.model_architecture])]
+    cfg = cfg.with_absolute_paths()
     return [DigitsConfig.model_validate({**cfg.model_dump(), "model_architecture": name}) for name in names]
 
 

@@ -11,6 +11,7 @@ from typing import Literal, Sequence
 
 from pydantic import Field, model_validator
 
+from experiments import paths
 from experiments.config import StrictModel, load_config
 
 Optimizer = Literal["adam", "rmsprop", "sgd", "nadam", "adamw"]
@@ -94,6 +95,17 @@ class DigitsConfig(StrictModel):
     def export_group(self) -> str:
         """`exported_models/<10|100>cls_<GRAY|RGB>/`: the original's folder per class count and colour."""
         return f"{self.nb_classes}cls_{self.color_mode}"
+
+    def with_absolute_inputs(self) -> "DigitsConfig":
+        """Data sources resolved as `experiments.paths` does for both halves, so Ray tasks and Tune trials (which
+        start in folders of their own) read what the command was pointed at."""
+        sources = [source.model_copy(update={"path": paths.input_path(source.path)}) for source in self.data_sources]
+        return self.model_copy(update={"data_sources": sources})
+
+    def with_absolute_paths(self) -> "DigitsConfig":
+        """Inputs and `export_dir` resolved (a relative export_dir in a Ray job is refused: it would be lost)."""
+        export_dir = Path(paths.output_location(self.export_dir, "export_dir"))
+        return self.with_absolute_inputs().model_copy(update={"export_dir": export_dir})
 
 
 def load_digits_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> DigitsConfig:

@@ -6,6 +6,7 @@ from pathlib import Path
 from digits.architectures import resolve_name
 from digits.config import DigitsConfig
 from experiments.errors import UserError
+from experiments.paths import missing_input_hint
 
 
 def require_data_sources(cfg: DigitsConfig) -> None:
@@ -22,7 +23,7 @@ def check_run(cfg: DigitsConfig) -> None:
         folder = Path(source.path)
         if not folder.is_dir():
             what = "not found" if not folder.exists() else "is not a folder"
-            raise UserError(f"{folder}: data source folder {what} (data_sources.{index}.path)")
+            raise UserError(f"{folder}: data source folder {what} (data_sources.{index}.path){missing_input_hint()}")
     if cfg.use_qat:
         from digits.qat import qat_available
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import ray
 
-from digits.config import DataSource, DigitsConfig
+from digits.config import DigitsConfig
 from experiments.errors import UserError
 from experiments.ray_connect import connect as connect_to_ray
 
@@ -23,12 +22,6 @@ log = logging.getLogger(__name__)
 def connect() -> None:
     """Join the cluster named by RAY_ADDRESS, else start a local Ray for this command."""
     connect_to_ray(log_to_driver=False)
-
-
-def absolute_paths(cfg: DigitsConfig) -> DigitsConfig:
-    """cfg with data_sources and export_dir resolved against the driver's working folder."""
-    sources = [DataSource(path=Path(source.path).resolve(), weight=source.weight) for source in cfg.data_sources]
-    return cfg.model_copy(update={"data_sources": sources, "export_dir": Path(cfg.export_dir).resolve()})
 
 
 @ray.remote(max_calls=1)  # a fresh worker per model: TensorFlow's thread pools are fixed at its first import
@@ -56,7 +49,7 @@ def train_concurrently(configs: Sequence[DigitsConfig], cpus_per_model: int = 1,
     if cpus_per_model > cluster_cpus:
         raise UserError(f"--cpus-per-model {cpus_per_model}: this Ray has only {cluster_cpus:g} CPU(s); lower it")
     task = _train_task.options(num_cpus=cpus_per_model)
-    pending = {task.remote(absolute_paths(cfg).model_dump(mode="json"), cpus_per_model, no_cleanup): index
+    pending = {task.remote(cfg.with_absolute_paths().model_dump(mode="json"), cpus_per_model, no_cleanup): index
                for index, cfg in enumerate(configs)}
     log.info("training %d models as Ray tasks, %d CPU(s) each (%g CPUs in this Ray)", len(configs),
              cpus_per_model, cluster_cpus)

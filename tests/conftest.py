@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +69,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_head():
-    """One local Ray head per test session, started as a user would (`ray start --head`).
+    """One local Ray head per test session, started as the README tells users to (token authentication on).
 
-    Ray 2.60 turns token authentication on by default; it is set explicitly here so the tests exercise what
-    users get: the head writes ~/.ray/auth_token and clients on this machine read it. The head runs in its own
-    process group (`--block`) so teardown stops this head only, not other Ray instances on the machine.
+    Nothing is taken from this machine's `~/.ray`: `ray get-auth-token --generate` writes a fresh token into a
+    temporary HOME, and every process the tests start reads it through `RAY_AUTH_TOKEN_PATH` with
+    `RAY_AUTH_MODE=token`, as a user's shell with `export RAY_AUTH_MODE=token` reads `~/.ray/auth_token`. Inherited
+    `RAY_*` settings are dropped. The head runs in its own process group (`--block`) so teardown stops this head
+    only, not other Ray instances on the machine.
     """
     import shutil
     import signal
@@ -80,10 +83,14 @@ def ray_head():
 
     bin_dir = Path(sys.executable).parent
     port, dashboard_port = _free_port(), _free_port()
-    env = dict(os.environ, RAY_AUTH_MODE="token", PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=str(REPO_ROOT), RAY_USAGE_STATS_ENABLED="0")
-    env.pop("RAY_ADDRESS", None)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO_ROOT),
+               RAY_USAGE_STATS_ENABLED="0")
     ray = shutil.which("ray", path=env["PATH"])
+    token_home = Path(tempfile.mkdtemp(prefix="ray-token-"))
+    subprocess.run([ray, "get-auth-token", "--generate"], env=dict(env, HOME=str(token_home)), check=True,
+                   capture_output=True)
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_home / ".ray" / "auth_token"))
     address = f"127.0.0.1:{port}"
     head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
                              "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
@@ -105,6 +112,7 @@ def ray_head():
         record = Path("/tmp/ray/ray_current_cluster")  # `ray stop` would remove it; do the same for our head
         if record.is_file() and record.read_text().strip().endswith(f":{port}"):
             record.unlink()
+        shutil.rmtree(token_home, ignore_errors=True)
 
 
 def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2)) -> list[str]:
@@ -166,3 +174,13 @@ def s3_bucket(s3_server) -> str:
     filesystem = fs.S3FileSystem(endpoint_override=s3_server, allow_bucket_creation=True)
     filesystem.create_dir(name)
     return f"s3://{name}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Integration and end-to-end tests are slow by definition, so `-m "not slow"` (`make test-fast`) is the
+    edit-run tier; anything that uses the shared Ray head is marked `ray`."""
+    for item in items:
+        if item.path.parent.name in ("integration", "e2e"):
+            item.add_marker(pytest.mark.slow)
+        if "ray_head" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)

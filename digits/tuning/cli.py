@@ -64,7 +64,7 @@ def _report(outcome) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     from digits.tuning.config import load_tune_config
 
-    tcfg = load_tune_config(args.config, tune_overrides(args, args.overrides))
+    tcfg = load_tune_config(args.config, tune_overrides(args, args.overrides)).with_absolute_paths()
     from digits.tuning.driver import run_tune
 
     _report(run_tune(tcfg, resume=args.resume))
@@ -80,6 +80,7 @@ def train_with_tuner(args: argparse.Namespace, cfg) -> int:
 
     tcfg = load_tune_config(args.tune_config, tune_overrides(args))
     tcfg = TuneConfig.model_validate({**tcfg.model_dump(), "base": cfg.model_dump(), "train_best": False})
+    tcfg = tcfg.with_absolute_paths()
     from digits.tuning.driver import run_tune
     from digits.tuning.outputs import best_config, train_best_model
 

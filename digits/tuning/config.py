@@ -8,6 +8,7 @@ from typing import Literal, Sequence
 from pydantic import Field, model_validator
 
 from digits.config import DigitsConfig, Optimizer
+from experiments import paths
 from experiments.config import StrictModel, load_config
 
 Quantization = Literal["ptq", "qat"]
@@ -95,6 +96,13 @@ class TuneConfig(StrictModel):
     @property
     def experiment_dir(self) -> Path:
         return (Path(self.storage_path) / self.name).resolve()
+
+    def with_absolute_paths(self) -> "TuneConfig":
+        """Storage and the base config's data sources resolved as `experiments.paths` does for both halves: trials
+        run in folders of their own, and a Ray job's working-dir copy is deleted with the job. (Trials export into
+        the experiment, so the base's export_dir is not used here.)"""
+        storage = Path(paths.output_location(self.storage_path, "storage_path"))
+        return self.model_copy(update={"storage_path": storage, "base": self.base.with_absolute_inputs()})
 
 
 def load_tune_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TuneConfig:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -91,23 +90,21 @@ def _check_data(tcfg: TuneConfig) -> None:
 
 
 def _init_ray() -> None:
-    """Join the cluster in RAY_ADDRESS (set by `ray job submit`), else start a private local Ray.
+    """Join the cluster in RAY_ADDRESS (set by `ray job submit`), else start a private local Ray; a failure is one
+    line (see `experiments.ray_connect`)."""
+    from experiments.ray_connect import connect
 
-    Not Ray's "auto": silently joining whatever cluster another user started on this machine would tie
-    the experiment to their cluster's lifetime.
-    """
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False, configure_logging=False)
+    connect(log_to_driver=False)
 
 
-def _unfinished_trials(exp_dir: Path) -> int:
-    """Trials the saved experiment state still lists as pending, running or paused."""
+def _interrupted(exp_dir: Path, num_samples: int) -> bool:
+    """Whether the saved experiment is short of its trials: some still pending, running or paused, or fewer
+    than `num_samples` ever created (a Ctrl-C between one trial's end and the next one's proposal)."""
     from ray.tune import ExperimentAnalysis
 
     trials = ExperimentAnalysis(str(exp_dir)).trials
-    return sum(trial.status in ("PENDING", "RUNNING", "PAUSED") for trial in trials)
+    unfinished = sum(trial.status in ("PENDING", "RUNNING", "PAUSED") for trial in trials)
+    return unfinished > 0 or len(trials) < num_samples
 
 
 def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
@@ -131,7 +128,7 @@ def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
         _init_ray()
         tuner = build_tuner(tcfg)
     tuner.fit()
-    if _unfinished_trials(exp_dir):  # Ctrl-C: Tune saved its state and returned early
+    if _interrupted(exp_dir, tcfg.num_samples):  # Ctrl-C: Tune saved its state and returned early
         print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`", file=sys.stderr)
         raise KeyboardInterrupt
     import ray

@@ -21,6 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from experiments.errors import UserError
+from experiments.paths import missing_input_hint
 from lpasrn.data.charset import canonical_layout, layout_problem
 from lpasrn.data.frames import frame_size_problem, open_rgb
 
@@ -106,7 +107,8 @@ def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
     and skipped instead of stopping the run."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: dataset folder not found (set data.root or pass the dataset path)")
+        raise UserError(f"{root}: dataset folder not found (set data.root or pass the dataset path)"
+                        f"{missing_input_hint()}")
     result = ScanResult(tracks=[])
     for annotation in sorted(root.rglob(ANNOTATION_FILE)):
         directory = annotation.parent

@@ -151,3 +151,24 @@ def test_resume_without_an_experiment_is_a_user_error(ray_head, data, tmp_path):
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no Tune experiment to resume" in done.stderr
+
+
+def test_ray_job_submit_tunes_with_data_uploaded_in_the_working_dir(ray_head, data, tmp_path):
+    """The README's job recipe: relative data sources inside --working-dir travel with the job; the experiment
+    goes to an absolute storage path, where it outlives the job's temporary copy of the working dir."""
+    import shutil
+
+    job_dir = tmp_path / "job"
+    shutil.copytree(data, job_dir / "sk")
+    tune_file(job_dir / "tune.yaml", Path("sk"), tmp_path / "runs", num_samples=1, max_concurrent=1,
+              epochs_per_trial=1, train_best=False,
+              space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam"], "learning_rate": [0.003],
+                     "batch_size": [32], "focal_gamma": [0.0], "label_smoothing": [0.0], "dropout": [0.2],
+                     "quantization": ["ptq"]})
+    done = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--",
+                           "digits", "tune", "--config", "tune.yaml"], cwd=job_dir, env=ray_head["env"],
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "succeeded" in output, output[-3000:]
+    table = pd.read_csv(tmp_path / "runs" / "t" / "detailed_tuning_results.csv")
+    assert len(table) == 1 and table["int8_accuracy"].notna().all()

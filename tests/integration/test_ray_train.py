@@ -31,16 +31,31 @@ def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(
     assert (tmp_path / "ddp-stage0").is_dir(), "the stage is the Ray Train run <name>-stage0"
 
 
+def submit_job(ray_head, *entrypoint: str, working_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """`ray job submit --working-dir DIR -- ...` as the README writes it, against the token-authenticated head."""
+    return subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--",
+                           *entrypoint], cwd=working_dir, env=ray_head["env"], capture_output=True, text=True,
+                          timeout=600)
+
+
 def test_ray_job_submit_runs_the_cli_on_the_cluster(ray_head, synth_plates, tmp_path):
     overrides = tiny_overrides(synth_plates, tmp_path, "job", epochs=(1, 0, 0, 0, 0))
-    entrypoint = ["python", "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0", "--set", *overrides]
-    result = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".",
-                             "--", *entrypoint], cwd=REPO_ROOT, env=ray_head["env"], capture_output=True, text=True,
-                            timeout=600)
+    result = submit_job(ray_head, "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0", "--set", *overrides)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "succeeded" in output and "inference bundle" in output
     assert (tmp_path / "job/lp_asrn_bundle.pt").is_file()
+
+
+def test_a_relative_storage_path_in_a_job_is_refused_before_anything_is_written(ray_head, synth_plates):
+    """The job runs in a temporary copy of --working-dir: relative outputs would vanish with the cluster."""
+    result = submit_job(ray_head, "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0", "--set",
+                        f"data.root={synth_plates}", "run.storage_path=runs/from-a-job")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "failed" in output
+    assert "run.storage_path=runs/from-a-job: a relative path in a Ray job" in output
+    assert "Traceback" not in output
+    assert not (REPO_ROOT / "runs/from-a-job").exists()
 
 
 def test_a_user_error_inside_a_worker_is_one_line(ray_head, synth_plates, tmp_path):
