@@ -11,6 +11,7 @@ from typing import Literal, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
+from experiments import paths
 from experiments.config import StrictModel, load_config
 
 StageName = Literal["pretrain", "warmup", "lcofl", "finetune", "hard_mining"]
@@ -80,9 +81,10 @@ class ModelConfig(StrictModel):
 
 
 class OCRConfig(StrictModel):
-    """PARSeq recogniser. `pretrained_path`: local .pt/.ckpt/.safetensors or `hf://owner/repo/file`."""
+    """The recogniser (`lpasrn.models.ocr`): PARSeq sizes, or the slot CNN that trains from scratch on a CPU.
+    `pretrained_path`: local .pt/.ckpt/.safetensors or `hf://owner/repo/file`."""
 
-    model_type: Literal["parseq", "parseq_tiny", "parseq_micro"] = "parseq"
+    model_type: Literal["parseq", "parseq_tiny", "parseq_micro", "slot_cnn", "slot_cnn_wide"] = "parseq"
     pretrained_path: str | None = None
     freeze_ocr: bool = True
 
@@ -165,9 +167,7 @@ class RunConfig(StrictModel):
 
     def storage_uri(self) -> str:
         """Absolute local path or a URI (s3://, gs://, ...), as Ray's RunConfig wants it."""
-        if "://" in self.storage_path:
-            return self.storage_path
-        return os.path.abspath(os.path.expanduser(self.storage_path))
+        return paths.output_location(self.storage_path, "run.storage_path")
 
 
 class LpasrnConfig(StrictModel):
@@ -180,15 +180,15 @@ class LpasrnConfig(StrictModel):
     run: RunConfig = RunConfig()
 
     def with_absolute_paths(self) -> "LpasrnConfig":
-        """Local paths made absolute, so Ray workers (which start in their own folder) find the same files."""
+        """Every path resolved as `experiments.paths` does for both halves, so Ray workers (which start in their
+        own folder) find the same files, and a Ray job never writes into its temporary working-dir copy."""
         data = self.data.model_copy(update={
-            "root": self.data.root.resolve(),
-            "split_file": self.data.split_file.resolve() if self.data.split_file else None})
+            "root": paths.input_path(self.data.root),
+            "split_file": paths.input_path(self.data.split_file) if self.data.split_file else None})
         pretrained = self.ocr.pretrained_path
-        if pretrained and "://" not in pretrained:
-            pretrained = str(Path(pretrained).expanduser().resolve())
-        ocr = self.ocr.model_copy(update={"pretrained_path": pretrained})
-        return self.model_copy(update={"data": data, "ocr": ocr})
+        ocr = self.ocr.model_copy(update={"pretrained_path": pretrained and paths.input_location(pretrained)})
+        run = self.run.model_copy(update={"storage_path": self.run.storage_uri()})
+        return self.model_copy(update={"data": data, "ocr": ocr, "run": run})
 
     @field_validator("stages")
     @classmethod

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
-from lpasrn.config import OCRConfig
 from lpasrn.data.charset import CHARSET, DIGITS, LAYOUT_PATTERNS, LETTERS, PLATE_LENGTH, canonical_layout
 from lpasrn.models.checkpoints import (CheckpointMismatchError, load_checked_state_dict, read_checkpoint,
                                        resolve_pretrained)
@@ -300,6 +299,10 @@ class PARSeq(nn.Module):
                 expected = expected.masked_fill(expected == tok.eos_id, tok.pad_id)
         return total / count.clamp(min=1)
 
+    def training_loss(self, images: Tensor, targets: Sequence[str]) -> Tensor:
+        """What stage 0 minimises: the PLM loss, as the authors train."""
+        return self.plm_loss(images, targets)
+
     def layout_mask(self, layouts: Sequence[str], device: torch.device | None = None) -> Tensor:
         """[B, PLATE_LENGTH + 1, num_classes] True where a class breaks the layout: digits in letter slots,
         letters in digit slots, EOS before the end, and anything but EOS after the seventh character."""
@@ -322,7 +325,7 @@ class PARSeq(nn.Module):
     def read(self, images: Tensor, layout_constrained: str | Sequence[str] | None = None) -> OCRResult:
         """Texts of images in [0, 1]; `layout_constrained` (one layout for all, or one per image) forces
         letters into letter slots and digits into digit slots, in AR context and refinement too."""
-        with _evaluating(self):
+        with evaluating(self):
             memory = self.encode(self.preprocess(images))
             if layout_constrained is None:
                 logits = self._greedy_decode(memory, None)
@@ -344,7 +347,7 @@ def _forbid(logits: Tensor, disallowed: Tensor | None, first_step: int = 0) -> T
 
 
 @contextlib.contextmanager
-def _evaluating(model: nn.Module) -> Iterator[None]:
+def evaluating(model: nn.Module) -> Iterator[None]:
     """Eval mode for the duration (no dropout), then back to whatever mode the caller had."""
     was_training = model.training
     model.eval()
@@ -420,14 +423,3 @@ def load_parseq_weights(model: PARSeq, path_or_ref: str) -> None:
     state = adapt_state_dict(checkpoint.state_dict, model, source_charset if isinstance(source_charset, str) else None,
                              path_or_ref)
     load_checked_state_dict(model, state, path_or_ref)
-
-
-def build_ocr(cfg: OCRConfig, **overrides) -> PARSeq:
-    """The OCR an experiment's `ocr:` block describes, with its pretrained weights when it names any."""
-    model = create_parseq(cfg.model_type, **overrides)
-    if cfg.pretrained_path is None:
-        logger.info("ocr.pretrained_path is not set: the %s OCR starts from random weights", cfg.model_type)
-    else:
-        load_parseq_weights(model, cfg.pretrained_path)
-        logger.info("loaded %s OCR weights from %s", cfg.model_type, cfg.pretrained_path)
-    return model

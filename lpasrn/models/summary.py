@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lpasrn.config import ModelConfig, OCRConfig
-from lpasrn.models.parseq import create_parseq
+from lpasrn.models.ocr import create_ocr
 from lpasrn.models.swinir import build_generator
 
 
@@ -31,12 +31,11 @@ def _generator_rows(generator: nn.Module, num_rstb: int) -> list[tuple[str, int]
 
 
 def _ocr_rows(ocr: nn.Module) -> list[tuple[str, int]]:
-    return [
-        ("ViT encoder (encoder)", count_parameters(ocr, ["encoder."])),
-        ("decoder (decoder)", count_parameters(ocr, ["decoder."])),
-        ("head + token embedding", count_parameters(ocr, ["head.", "text_embed."])),
-        ("position queries (pos_queries)", count_parameters(ocr, ["pos_queries"])),
-    ]
+    """One row per top-level part of whichever OCR it is (PARSeq: encoder, decoder, head, ...; slot CNN: encoder,
+    head), direct parameters such as PARSeq's position queries included."""
+    rows = [(name, count_parameters(ocr, [f"{name}."])) for name, _ in ocr.named_children()]
+    rows += [(name, param.numel()) for name, param in ocr.named_parameters(recurse=False)]
+    return [(name, count) for name, count in rows if count]
 
 
 def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
@@ -53,7 +52,7 @@ def summarize(cfg_model: ModelConfig, cfg_ocr: OCRConfig, lr_size: tuple[int, in
     The OCR is built without its pretrained weights: counting does not need them.
     """
     generator = build_generator(cfg_model, scale).eval()
-    ocr = create_parseq(cfg_ocr.model_type)
+    ocr = create_ocr(cfg_ocr.model_type)
     with torch.no_grad():
         output = generator(torch.zeros(1, 3, *lr_size))
     lines = _table(f"generator: SwinIR x{scale}, embed {cfg_model.swinir_embed_dim}, {cfg_model.swinir_num_rstb} RSTB "

@@ -45,7 +45,7 @@ def warn_if_untrained(path: str | Path, record: dict[str, Any] | None) -> None:
 def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
     """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder), local or
     at a URI."""
-    from lpasrn.models import build_generator, create_parseq
+    from lpasrn.models import build_generator, create_ocr
 
     payload = load_state(path)
     if "generator" not in payload or "ocr" not in payload or "config" not in payload:
@@ -53,7 +53,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
     warn_if_untrained(path, payload.get(TRAINED_KEY))
     cfg = LpasrnConfig.model_validate(payload["config"])
     generator = build_generator(cfg.model, cfg.data.scale)
-    ocr = create_parseq(cfg.ocr.model_type)
+    ocr = create_ocr(cfg.ocr.model_type)
     for name, module in (("generator", generator), ("ocr", ocr)):
         try:
             module.load_state_dict(payload[name])

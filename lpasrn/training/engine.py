@@ -34,7 +34,7 @@ from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss
-from lpasrn.models import build_generator, build_ocr, create_parseq
+from lpasrn.models import build_generator, build_ocr, create_ocr
 from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state, rng_state, save_state
 from lpasrn.training.events import StageEventWriter, strip_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
@@ -140,7 +140,7 @@ class StageTrainer:
         self.seeded = seed_state is not None
         generator = build_generator(cfg.model, cfg.data.scale)
         # A seeded stage takes the OCR from the seed; only the first one loads ocr.pretrained_path.
-        ocr = create_parseq(cfg.ocr.model_type) if seed_state is not None else build_ocr(cfg.ocr)
+        ocr = create_ocr(cfg.ocr.model_type) if seed_state is not None else build_ocr(cfg.ocr)
         if seed_state is not None:
             self._load_weights(generator, ocr, seed_state, seed_checkpoint)
         self.system = PlateSRSystem(generator, ocr, stage, cfg.loss)

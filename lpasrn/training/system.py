@@ -10,11 +10,11 @@ from torch import nn
 from lpasrn.config import LossConfig
 from lpasrn.data.charset import CHARSET, PLATE_LENGTH, encode
 from lpasrn.losses.lcofl import lcofl_loss
-from lpasrn.models import PARSeq, SwinIRGenerator
+from lpasrn.models import SwinIRGenerator
 from lpasrn.training.stages import StageSpec
 
 
-def plate_char_logits(ocr: PARSeq, logits: torch.Tensor) -> torch.Tensor:
+def plate_char_logits(ocr: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """[B, T, EOS + charset] OCR logits -> [B, 7, 36] logits over the plate charset, position-aligned."""
     first = ocr.tokenizer.class_id(CHARSET[0])
     return logits[:, :PLATE_LENGTH, first:first + len(CHARSET)]
@@ -25,9 +25,9 @@ def encode_targets(texts: Sequence[str], device: torch.device) -> torch.Tensor:
 
 
 class PlateSRSystem(nn.Module):
-    """Computes one stage's training loss: PARSeq PLM (stage 0) or L1 (+ LCOFL through the OCR on SR)."""
+    """Computes one stage's training loss: the OCR's own (stage 0) or L1 (+ LCOFL through the OCR on SR)."""
 
-    def __init__(self, generator: SwinIRGenerator, ocr: PARSeq, stage: StageSpec, loss_cfg: LossConfig):
+    def __init__(self, generator: SwinIRGenerator, ocr: nn.Module, stage: StageSpec, loss_cfg: LossConfig):
         super().__init__()
         self.generator, self.ocr, self.stage, self.loss_cfg = generator, ocr, stage, loss_cfg
 
@@ -48,7 +48,7 @@ class PlateSRSystem(nn.Module):
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, texts: Sequence[str], layouts: Sequence[str],
                 char_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if self.stage.trains_ocr_only:
-            loss = self.ocr.plm_loss(hr, texts)
+            loss = self.ocr.training_loss(hr, texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
         out: dict[str, torch.Tensor] = {"sr": sr.detach()}

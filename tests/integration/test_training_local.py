@@ -124,3 +124,16 @@ def test_evaluate_and_infer_on_the_bundle(finished_run, synth_plates, tmp_path, 
     image = next(synth_plates.glob("*/*/*/lr-001.png"))
     assert lpasrn_run(["infer", "--checkpoint", str(bundle), str(image), "--out", str(tmp_path / "sr")]) == 0
     assert "confidence" in capsys.readouterr().out and (tmp_path / "sr/lr-001_sr.png").is_file()
+
+
+def test_the_slot_ocr_trains_through_every_stage_and_its_bundle_is_evaluated(synth_plates, tmp_path):
+    """The CPU recipe's OCR (`ocr.model_type: slot_cnn`) goes through the same five stages, LCOFL included."""
+    from lpasrn.evaluation import evaluate
+
+    overrides = tiny_overrides(synth_plates, tmp_path, "slot", epochs=(1, 1, 1, 1, 1)) + ["ocr.model_type=slot_cnn"]
+    bundle = run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
+    stage2 = json.loads((tmp_path / "slot/stage2-lcofl/metrics.json").read_text())["history"][-1]
+    assert stage2["train_lcofl"] > 0 and 0 <= stage2["val_word_acc"] <= 1
+    result = evaluate(bundle, synth_plates, constrain_layout=True)
+    assert result.num_tracks == 2 and set(result.metrics) == {"sr", "bicubic", "hr"}
+    assert torch.load(bundle, weights_only=True)["config"]["ocr"]["model_type"] == "slot_cnn"

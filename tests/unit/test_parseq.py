@@ -17,7 +17,8 @@ from experiments.errors import UserError
 from lpasrn.config import OCRConfig
 from lpasrn.data.charset import CHARSET
 from lpasrn.models.checkpoints import CheckpointMismatchError, read_checkpoint, resolve_pretrained
-from lpasrn.models.parseq import (AUTHORS_CHARSETS, PARSeq, build_ocr, create_parseq, load_parseq_weights,
+from lpasrn.models.ocr import build_ocr
+from lpasrn.models.parseq import (AUTHORS_CHARSETS, PARSeq, create_parseq, load_parseq_weights,
                                   permutation_masks)
 from lpasrn.models.tokenizer import Tokenizer
 
@@ -281,7 +282,7 @@ def test_missing_local_file_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_without_pretrained_weights_the_random_start_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="lpasrn.models.parseq"):
+    with caplog.at_level(logging.INFO, logger="lpasrn.models.ocr"):
         build_ocr(OCRConfig(model_type="parseq_tiny"), **TINY)
     assert "random weights" in caplog.text
 
