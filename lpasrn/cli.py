@@ -145,7 +145,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lpasrn.evaluation import evaluate, write_grid, write_report
 
     result = evaluate(args.checkpoint, args.data, args.split, args.split_file, args.constrain_layout,
-                      _device(args.device))
+                      _device(args.device), lr_ocr=args.lr_ocr)
     print(result.table())
     if args.report:
         print(f"wrote {write_report(result, args.report)}")
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split-file", type=Path, help="split file (default: DATA/split.txt when present)")
     evaluate.add_argument("--constrain-layout", action="store_true",
                           help="read letters/digits where each plate's layout wants them")
+    evaluate.add_argument("--lr-ocr", metavar="CHECKPOINT",
+                          help="also read the bicubic LR with this bundle's OCR, trained on LR frames "
+                               "(stage 0 with stages.0.ocr_input=lr): the OCR-only baseline")
     evaluate.add_argument("--report", type=Path, help="write the metrics as JSON")
     evaluate.add_argument("--grid", type=Path, help="write a PNG of the worst and best cases")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

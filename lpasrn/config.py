@@ -125,6 +125,9 @@ class StageConfig(StrictModel):
     freeze_ocr: bool
     update_confusion: bool = False
     hard_mining: HardMiningConfig | None = None
+    # What the OCR of an `ocr` stage learns to read: HR frames (LP-ASRN's stage 0), or the LR frames themselves,
+    # which makes the OCR-only baseline that super-resolution has to beat (`lpasrn evaluate --lr-ocr`).
+    ocr_input: Literal["hr", "lr"] = "hr"
 
     @model_validator(mode="after")
     def _consistent(self) -> "StageConfig":
@@ -136,6 +139,8 @@ class StageConfig(StrictModel):
             raise ValueError("update_confusion needs the 'lcofl' loss component")
         if self.hard_mining is not None and self.name != "hard_mining":
             raise ValueError("hard_mining settings only apply to the hard_mining stage")
+        if self.ocr_input != "hr" and self.loss_components != ["ocr"]:
+            raise ValueError("ocr_input applies to the OCR stage (loss_components: [ocr]) only")
         return self
 
 

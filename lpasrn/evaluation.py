@@ -2,7 +2,9 @@
 
 `evaluate` reads the same plates three ways with the same OCR: the generator's SR image, the bicubic
 up-scaled LR (what you get without super-resolution) and the HR image (the ceiling), so the gain from
-super-resolution is plain. `infer` turns LR plate images into SR images and plate texts.
+super-resolution is plain. With `lr_ocr`, a fourth row reads the bicubic LR with an OCR trained on LR frames
+(stage 0 with `ocr_input: lr`): the OCR-only baseline that super-resolution must beat to be worth its cost.
+`infer` turns LR plate images into SR images and plate texts.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, load_rg
 from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
 
-SOURCES = ("sr", "bicubic", "hr")
+LR_OCR = "lr_ocr"  # bicubic LR read by an OCR trained on LR
+SOURCE_NAMES = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)", LR_OCR: "LR-trained OCR"}
 
 
 @dataclass
@@ -51,17 +54,19 @@ class EvaluationResult:
     origin: str = ""  # where the tracks came from: the split file, or the whole folder
 
     def table(self) -> str:
-        names = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)"}
         lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks scored ({self.origin})",
                  f"{'input':<16} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
-        for source in SOURCES:
-            row = self.metrics[source]
+        for source, row in self.metrics.items():
             psnr = f"{row['psnr']:7.2f}" if "psnr" in row else f"{'-':>7}"
             ssim = f"{row['ssim']:7.4f}" if "ssim" in row else f"{'-':>7}"
-            lines.append(f"{names[source]:<16} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
+            lines.append(f"{SOURCE_NAMES[source]:<16} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
                          f"{row['track_acc']:10.4f} {psnr} {ssim}")
-        gain = self.metrics["sr"]["word_acc"] - self.metrics["bicubic"]["word_acc"]
+        sr = self.metrics["sr"]["word_acc"]
+        gain = sr - self.metrics["bicubic"]["word_acc"]
         lines.append(f"super-resolution gain in recognition rate: {gain * 100:+.2f} points over bicubic")
+        if LR_OCR in self.metrics:
+            lines.append(f"SR + OCR against the LR-trained OCR: {(sr - self.metrics[LR_OCR]['word_acc']) * 100:+.2f} "
+                         "points")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -90,12 +95,16 @@ def _split_tracks(root: Path, split: str | None, split_file: Path | None) -> tup
 @torch.no_grad()
 def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None,
              split_file: str | Path | None = None, constrain_layout: bool = False, device: str = "cpu",
-             batch_size: int = 32) -> EvaluationResult:
-    """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file."""
+             batch_size: int = 32, lr_ocr: str | Path | None = None) -> EvaluationResult:
+    """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file;
+    `lr_ocr` (a bundle or stage checkpoint whose OCR was trained on LR frames) adds the OCR-only baseline."""
     generator, ocr, cfg = load_bundle(bundle, device)
+    readers = {"sr": ocr, "bicubic": ocr, "hr": ocr}
+    if lr_ocr is not None:
+        readers[LR_OCR] = load_bundle(lr_ocr, device, warn_untrained=False)[1]
     split, origin, tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None)
     dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
-    meters = {source: RecognitionMeter() for source in SOURCES}
+    meters = {source: RecognitionMeter() for source in readers}
     image_meters = {"sr": ImageMeter(), "bicubic": ImageMeter()}
     cases: list[Case] = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
@@ -104,10 +113,11 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
         images = {"sr": generator(lr, layouts).clamp(0, 1),
                   "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
                   "hr": hr}
-        reads = {source: ocr.read(image, layouts if constrain_layout else None).texts
-                 for source, image in images.items()}
-        for source in SOURCES:
-            meters[source].update(reads[source], batch["text"], batch["track_id"])
+        images[LR_OCR] = images["bicubic"]
+        reads = {source: reader.read(images[source], layouts if constrain_layout else None).texts
+                 for source, reader in readers.items()}
+        for source, meter in meters.items():
+            meter.update(reads[source], batch["text"], batch["track_id"])
         for source, meter in image_meters.items():
             meter.update(images[source], hr)
         for i, text in enumerate(batch["text"]):
@@ -115,7 +125,7 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
             cases.append(Case(lr[i].cpu(), images["sr"][i].cpu(), images["bicubic"][i].cpu(), hr[i].cpu(), text,
                               reads["sr"][i], reads["bicubic"][i], score))
     metrics = {}
-    for source in SOURCES:
+    for source in readers:
         row = {"word_acc": meters[source].word_acc, "char_acc": meters[source].char_acc,
                "track_acc": meters[source].track_acc}
         if source in image_meters:

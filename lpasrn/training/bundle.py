@@ -42,15 +42,16 @@ def warn_if_untrained(path: str | Path, record: dict[str, Any] | None) -> None:
                        describe_trained(record))
 
 
-def load_bundle(path: str | Path, device: str | torch.device = "cpu"):
+def load_bundle(path: str | Path, device: str | torch.device = "cpu", warn_untrained: bool = True):
     """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder), local or
-    at a URI."""
+    at a URI; `warn_untrained=False` where only the OCR is used."""
     from lpasrn.models import build_generator, create_ocr
 
     payload = load_state(path)
     if "generator" not in payload or "ocr" not in payload or "config" not in payload:
         raise UserError(f"{path}: not an lpasrn bundle or stage checkpoint (needs generator, ocr and config)")
-    warn_if_untrained(path, payload.get(TRAINED_KEY))
+    if warn_untrained:
+        warn_if_untrained(path, payload.get(TRAINED_KEY))
     cfg = LpasrnConfig.model_validate(payload["config"])
     generator = build_generator(cfg.model, cfg.data.scale)
     ocr = create_ocr(cfg.ocr.model_type)

@@ -329,7 +329,10 @@ class StageTrainer:
             texts, layouts = batch["text"], batch["layout"]
             targets = encode_targets(texts, self.device)
             with _autocast(self.device, self.cfg.train.bf16):
-                source = hr if stage.trains_ocr_only else generator(lr, layouts)
+                if stage.trains_ocr_only:
+                    source = lr if stage.cfg.ocr_input == "lr" else hr
+                else:
+                    source = generator(lr, layouts)
                 logits = ocr(source, max_length=targets.shape[1])
             logits = logits.float()
             char_logits = plate_char_logits(ocr, logits)

@@ -48,7 +48,7 @@ class PlateSRSystem(nn.Module):
     def forward(self, lr: torch.Tensor, hr: torch.Tensor, texts: Sequence[str], layouts: Sequence[str],
                 char_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if self.stage.trains_ocr_only:
-            loss = self.ocr.training_loss(hr, texts)
+            loss = self.ocr.training_loss(lr if self.stage.cfg.ocr_input == "lr" else hr, texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
         out: dict[str, torch.Tensor] = {"sr": sr.detach()}

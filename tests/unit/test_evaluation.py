@@ -71,3 +71,26 @@ def test_a_single_input_writes_straight_into_out(bundle, plate_root, tmp_path):
 def test_inputs_differing_only_in_suffix_keep_it_in_their_names(tmp_path):
     png, jpg = tmp_path / "in/a.png", tmp_path / "in/a.jpg"
     assert sr_output_paths([png, jpg], tmp_path / "sr") == [tmp_path / "sr/a_png_sr.png", tmp_path / "sr/a_jpg_sr.png"]
+
+
+def test_an_lr_trained_ocr_adds_the_ocr_only_baseline_row(bundle, plate_root, capsys):
+    result = evaluate(bundle, plate_root, lr_ocr=bundle)
+    assert list(result.metrics) == ["sr", "bicubic", "hr", "lr_ocr"]
+    assert result.metrics["lr_ocr"]["word_acc"] == result.metrics["bicubic"]["word_acc"]  # same OCR, same images
+    assert lpasrn_run(["evaluate", "--checkpoint", bundle, "--data", str(plate_root), "--lr-ocr", bundle]) == 0
+    out = capsys.readouterr().out
+    assert "LR-trained OCR" in out and "SR + OCR against the LR-trained OCR" in out
+
+
+def test_an_ocr_stage_with_ocr_input_lr_learns_from_the_lr_frames():
+    from lpasrn.models import create_ocr
+    from lpasrn.training.stages import stage_table
+    from lpasrn.training.system import PlateSRSystem
+
+    cfg = load_lpasrn_config("lp_asrn_tiny", TINY_MODEL + ["ocr.model_type=slot_cnn", "stages.0.ocr_input=lr"])
+    ocr = create_ocr("slot_cnn").eval()
+    system = PlateSRSystem(build_generator(cfg.model, cfg.data.scale), ocr, stage_table(cfg)[0], cfg.loss)
+    lr, hr, texts = torch.rand(2, 3, 16, 48), torch.rand(2, 3, 32, 96), ["ABC1234", "BRA2E19"]
+    assert torch.equal(system(lr, hr, texts, ["Brazilian", "Mercosur"])["loss"], ocr.training_loss(lr, texts))
+    with pytest.raises(UserError, match="ocr_input applies to the OCR stage"):
+        load_lpasrn_config("lp_asrn_tiny", ["stages.1.ocr_input=lr"])
