@@ -31,6 +31,10 @@ class DataConfig(StrictModel):
     batch_size: int = Field(32, ge=1)
     loader_workers: int = Field(2, ge=0)
     skip_bad: bool = False
+    # > 0: every epoch trains on this many freshly rendered plates (lpasrn.data.synthetic_stream) instead of the
+    # dataset's train split; validation, the best checkpoint and the hard_mining stage still use the dataset.
+    synthetic_train_samples: int = Field(0, ge=0)
+    synthetic_seed: int = 1000  # the stream's plates; keep it apart from the seed that made the dataset
 
     @field_validator("lr_size")
     @classmethod

@@ -32,6 +32,7 @@ from experiments.io import atomic_write_text, ensure_folder
 from lpasrn.config import LpasrnConfig
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
+from lpasrn.data.synthetic_stream import FreshPlateSampler, SyntheticPlateDataset
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss
 from lpasrn.models import build_generator, build_ocr, create_ocr
@@ -54,10 +55,26 @@ FAIL_MARKER_ENV = "GLYPHRAY_TEST_FAIL_MARKER"  # tests only: file that records t
 # ----------------------------------------------------------------------------------------------------------
 @dataclass
 class StageData:
-    train_set: PlateSRDataset
+    train_set: PlateSRDataset | SyntheticPlateDataset
     train_loader: DataLoader
-    train_sampler: DistributedSampler | CurriculumSampler
+    train_sampler: DistributedSampler | CurriculumSampler | FreshPlateSampler
     val_loader: DataLoader
+
+
+def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, tracks: list[PlateTrack],
+                   streamed: bool):
+    """The stage's training samples and how each rank draws them: fresh synthetic plates every epoch, the
+    hard-example curriculum, or a shuffled share of the dataset's train split."""
+    data = cfg.data
+    if streamed:
+        stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed)
+        return stream, FreshPlateSampler(len(stream), session.world_size, session.world_rank)
+    train_set = PlateSRDataset(tracks, data.lr_size, data.scale)
+    if stage.hard_mining:
+        return train_set, CurriculumSampler(len(train_set), stage.cfg.epochs, session.world_size, session.world_rank,
+                                            seed=cfg.run.seed)
+    return train_set, DistributedSampler(train_set, num_replicas=session.world_size, rank=session.world_rank,
+                                         shuffle=True, seed=cfg.run.seed, drop_last=False)
 
 
 def _val_shard(tracks: list[PlateTrack], session: TrainSession) -> list[PlateTrack]:
@@ -70,18 +87,13 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
     splits, skipped = build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)
     if skipped and session.world_rank == 0:
         logger.warning("skipped %d bad tracks under %s", len(skipped), data.root)
-    if not splits["train"]:
+    streamed = data.synthetic_train_samples > 0 and not stage.hard_mining  # the miner needs a fixed sample set
+    if not splits["train"] and not streamed:
         raise UserError(f"{data.split_file or data.root}: the train split is empty")
     val_tracks = splits["val"] or splits["test"]
     if not val_tracks:
         raise UserError(f"{data.split_file or data.root}: no val (or test) tracks to choose the best checkpoint")
-    train_set = PlateSRDataset(splits["train"], data.lr_size, data.scale)
-    if stage.hard_mining:
-        sampler = CurriculumSampler(len(train_set), stage.cfg.epochs, session.world_size, session.world_rank,
-                                    seed=cfg.run.seed)
-    else:
-        sampler = DistributedSampler(train_set, num_replicas=session.world_size, rank=session.world_rank,
-                                     shuffle=True, seed=cfg.run.seed, drop_last=False)
+    train_set, sampler = _train_samples(cfg, stage, session, splits["train"], streamed)
     loader_args = dict(batch_size=data.batch_size, num_workers=data.loader_workers,
                        pin_memory=session.device.type == "cuda", persistent_workers=data.loader_workers > 0)
     train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size, **loader_args)

@@ -137,3 +137,14 @@ def test_the_slot_ocr_trains_through_every_stage_and_its_bundle_is_evaluated(syn
     result = evaluate(bundle, synth_plates, constrain_layout=True)
     assert result.num_tracks == 2 and set(result.metrics) == {"sr", "bicubic", "hr"}
     assert torch.load(bundle, weights_only=True)["config"]["ocr"]["model_type"] == "slot_cnn"
+
+
+def test_stages_can_train_on_plates_rendered_on_the_fly(synth_plates, tmp_path):
+    """data.synthetic_train_samples: fresh plates each epoch; validation and hard mining keep the dataset."""
+    overrides = tiny_overrides(synth_plates, tmp_path, "stream", epochs=(2, 1, 0, 0, 1)) + [
+        "ocr.model_type=slot_cnn", "data.synthetic_train_samples=24"]
+    run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
+    stage0 = json.loads((tmp_path / "stream/stage0-pretrain/metrics.json").read_text())
+    assert stage0["finished"] and [row["epoch"] for row in stage0["history"]] == [1, 2]
+    assert "hard_mining_mean_accuracy" in json.loads(
+        (tmp_path / "stream/stage4-hard_mining/metrics.json").read_text())["history"][-1]
