@@ -8,6 +8,11 @@ reader, training, OCR and tuning run and be tested anywhere. Written layout:
 
 Every track draws from its own `SeedSequence([seed, track_index])` stream, so tracks do not depend on each
 other and the same config gives byte-identical files. Pure numpy/PIL: no torch, no ray.
+
+`style="heldout"` renders the same tracks (same texts, layouts and splits for a seed) differently from training:
+another typeface, other plate art, colour casts and shadows on the scene, and harsher LR degradations (motion
+blur, area down-scaling, heavier noise and JPEG). A model trained on standard plates and scored on heldout ones
+shows how far it generalises beyond the look it was trained on.
 """
 from __future__ import annotations
 
@@ -49,6 +54,39 @@ GLYPH_POINTS = 128  # glyphs are rasterised once at this size and resampled to e
 
 
 @dataclass(frozen=True)
+class PlateArt:
+    """Everything a style draws differently on the plate itself; boxes are (x0, y0, x1, y1) shares of the plate."""
+
+    fonts: tuple[str, ...]  # first one present in matplotlib's data folder wins
+    glyph_fill: float  # share of a character cell a glyph may fill: less is wider spacing
+    border: float  # border stroke as a share of the plate height
+    brazilian_grey: tuple[float, float]  # background grey level range
+    brazilian_chars: tuple[float, float, float, float]
+    mercosur_paper: tuple[float, float, float]
+    mercosur_blue: tuple[float, float, float]
+    mercosur_band: float  # blue band height as a share of the plate height
+    mercosur_chars: tuple[float, float, float, float]
+    stain: float  # darkest weathering factor
+    brushed: float  # strength of horizontal brushed-metal streaks; 0 draws none
+
+
+PLATE_ART = {
+    "standard": PlateArt(fonts=PLATE_FONT_FILES, glyph_fill=0.88, border=0.035, brazilian_grey=(176, 212),
+                         brazilian_chars=(0.045, 0.3, 0.955, 0.9), mercosur_paper=(244, 245, 246),
+                         mercosur_blue=MERCOSUR_BLUE, mercosur_band=0.25, mercosur_chars=(0.05, 0.34, 0.95, 0.9),
+                         stain=0.88, brushed=0.0),
+    # A monospaced bold cut (slab I and 1, dotted 0), a darker brushed grey or a cream sheet, a lighter blue and
+    # narrower band, a heavier border, slightly smaller and more widely spaced characters: still a plausible
+    # plate, never the training look.
+    "heldout": PlateArt(fonts=("DejaVuSansMono-Bold.ttf",), glyph_fill=0.8, border=0.06, brazilian_grey=(150, 185),
+                        brazilian_chars=(0.07, 0.34, 0.93, 0.88), mercosur_paper=(236, 233, 220),
+                        mercosur_blue=(24, 70, 160), mercosur_band=0.22, mercosur_chars=(0.07, 0.36, 0.93, 0.88),
+                        stain=0.78, brushed=0.05),
+}
+STYLE_CHOICES = tuple(PLATE_ART)
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """What to synthesise; validated on construction so a bad CLI value fails before any work."""
 
@@ -59,9 +97,11 @@ class SynthConfig:
     scale: int = 2
     frames: int = 5
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    style: str = "standard"  # "standard" (training look) | "heldout" (rendered differently, for testing)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", str(self.layout).strip().lower())
+        object.__setattr__(self, "style", str(self.style).strip().lower())
         object.__setattr__(self, "hr_size", tuple(int(v) for v in self.hr_size))
         object.__setattr__(self, "split_ratios", tuple(float(v) for v in self.split_ratios))
         problem = _config_problem(self)
@@ -91,6 +131,7 @@ def _config_problem(cfg: SynthConfig) -> str | None:
         (len(ratios) == 3 and min(ratios) >= 0 and ratios[0] > 0 and abs(sum(ratios) - 1) < 1e-6,
          f"--split-ratios must be three non-negative numbers train,val,test with train > 0 summing to 1 "
          f"(got {ratios})"),
+        (cfg.style in STYLE_CHOICES, f"--style must be one of {', '.join(STYLE_CHOICES)} (got {cfg.style!r})"),
     ]
     return next((message for ok, message in checks if not ok), None)
 
@@ -131,20 +172,22 @@ def random_plate_text(rng: np.random.Generator, layout: str) -> str:
 # ------------------------------------------------------------------------------------------- plate drawing
 
 
-@functools.lru_cache(maxsize=1)
-def plate_font_path() -> Path:
-    """The bold sans font from matplotlib's data folder (condensed cut first, should a release ship one)."""
+@functools.lru_cache(maxsize=None)
+def plate_font_path(style: str = "standard") -> Path:
+    """The style's bold font from matplotlib's data folder (standard: condensed cut first, should a release ship
+    one). Keyed by style, like every glyph cache below, so the two styles never share a glyph."""
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    for name in PLATE_FONT_FILES:
+    for name in PLATE_ART[style].fonts:
         if (folder / name).is_file():
             return folder / name
-    raise UserError(f"{folder}: no DejaVu Sans Bold font found (it ships with matplotlib; reinstall matplotlib)")
+    raise UserError(f"{folder}: no {' or '.join(PLATE_ART[style].fonts)} found (it ships with matplotlib; "
+                    "reinstall matplotlib)")
 
 
 @functools.lru_cache(maxsize=None)
-def _glyph_source(text: str) -> Image.Image:
+def _glyph_source(text: str, style: str = "standard") -> Image.Image:
     """`text` rasterised once at GLYPH_POINTS, cropped to its ink; every size is resampled from it."""
-    font = ImageFont.truetype(str(plate_font_path()), GLYPH_POINTS)
+    font = ImageFont.truetype(str(plate_font_path(style)), GLYPH_POINTS)
     left, top, right, bottom = font.getbbox(text)
     canvas = Image.new("L", (right - left, bottom - top), 0)
     ImageDraw.Draw(canvas).text((-left, -top), text, font=font, fill=255)
@@ -152,42 +195,43 @@ def _glyph_source(text: str) -> Image.Image:
 
 
 @functools.lru_cache(maxsize=2048)
-def _text_mask(text: str, height: int, max_width: int) -> Image.Image:
+def _text_mask(text: str, height: int, max_width: int, style: str = "standard") -> Image.Image:
     """Alpha mask of `text`, `height` px tall, squeezed horizontally when wider than `max_width`."""
-    source = _glyph_source(text)
+    source = _glyph_source(text, style)
     width = min(max_width, round(source.width * height / source.height))
     return source.resize((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
 
 
 def _paste_text(image: Image.Image, text: str, box: tuple[float, float, float, float],
-                colour: tuple[int, int, int]) -> None:
+                colour: tuple[int, int, int], style: str = "standard") -> None:
     """Draw `text` as tall as `box`, centred in it, never wider than it."""
     x0, y0, x1, y1 = box
-    mask = _text_mask(text, round(y1 - y0), round(x1 - x0))
+    mask = _text_mask(text, round(y1 - y0), round(x1 - x0), style)
     image.paste(colour, (round((x0 + x1 - mask.width) / 2), round(y0)), mask)
 
 
 @functools.lru_cache(maxsize=64)
-def _plate_condensation(height: int, cell_width: int) -> float:
+def _plate_condensation(height: int, cell_width: int, style: str = "standard") -> float:
     """One horizontal squeeze for the whole charset at this cell size: the one that makes the median glyph fill
     its cell. Squeezing each glyph to its own cell instead left narrow glyphs (I, 1, J) at full stroke weight
     beside squeezed ones, so at plate resolution an I was a solid block."""
-    widths = sorted(_glyph_source(char).width * height / _glyph_source(char).height for char in CHARSET)
+    sources = [_glyph_source(char, style) for char in CHARSET]
+    widths = sorted(source.width * height / source.height for source in sources)
     return min(1.0, cell_width / widths[len(widths) // 2])
 
 
 @functools.lru_cache(maxsize=2048)
-def _glyph_mask(char: str, height: int, cell_width: int) -> Image.Image:
+def _glyph_mask(char: str, height: int, cell_width: int, style: str = "standard") -> Image.Image:
     """Alpha mask of one plate character `height` px tall, condensed like every other glyph of the charset and
     never wider than its cell (the widest, W and M, are squeezed a little more)."""
-    source = _glyph_source(char)
+    source = _glyph_source(char, style)
     natural = source.width * height / source.height
-    width = min(cell_width, round(natural * _plate_condensation(height, cell_width)))
+    width = min(cell_width, round(natural * _plate_condensation(height, cell_width, style)))
     return source.resize((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
 
 
 def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, float, float],
-                     ink: tuple[int, int, int], separator: bool) -> None:
+                     ink: tuple[int, int, int], separator: bool, style: str = "standard") -> None:
     """The seven plate characters in equal cells; old Brazilian plates get a dash between letters and digits."""
     x0, y0, x1, y1 = box
     separator_units = 0.6 if separator else 0.0
@@ -200,7 +244,7 @@ def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, flo
             ImageDraw.Draw(image).rectangle([x + cell * 0.1, middle - dash_half_height, x + cell * 0.5,
                                              middle + dash_half_height], fill=ink)
             x += cell * separator_units
-        mask = _glyph_mask(char, round(y1 - y0), round(cell * 0.88))
+        mask = _glyph_mask(char, round(y1 - y0), round(cell * PLATE_ART[style].glyph_fill), style)
         image.paste(ink, (round(x + (cell - mask.width) / 2), round(y0)), mask)
         x += cell
 
@@ -210,28 +254,35 @@ def _jitter_colour(rng: np.random.Generator, colour: Sequence[float], spread: fl
     return tuple(int(round(v)) for v in values)  # type: ignore[return-value]
 
 
-def _border(image: Image.Image, colour: tuple[int, int, int]) -> None:
+def _border(image: Image.Image, colour: tuple[int, int, int], art: PlateArt) -> None:
     width, height = image.size
     ImageDraw.Draw(image).rounded_rectangle([0, 0, width - 1, height - 1], radius=round(height * 0.07),
-                                            outline=colour, width=max(2, round(height * 0.035)))
+                                            outline=colour, width=max(2, round(height * art.border)))
 
 
-def _brazilian_plate(text: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
-    """Grey pre-2018 plate: dark characters 'ABC-1234', city line on top between two rivet holes."""
+def _scaled_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """A box given as shares of the plate, in pixels of a plate of `size` (H, W)."""
     height, width = size
-    grey = rng.uniform(176, 212)
+    return width * box[0], height * box[1], width * box[2], height * box[3]
+
+
+def _brazilian_plate(text: str, size: tuple[int, int], rng: np.random.Generator, style: str) -> Image.Image:
+    """Grey pre-2018 plate: dark characters 'ABC-1234', city line on top between two rivet holes."""
+    art = PLATE_ART[style]
+    height, width = size
+    grey = rng.uniform(*art.brazilian_grey)
     background = _jitter_colour(rng, (grey, grey, grey - 3), 5)
     ink = _jitter_colour(rng, (34, 34, 36), 10)
     image = Image.new("RGB", (width, height), background)
     city = CITY_LINES[int(rng.integers(len(CITY_LINES)))]
-    _paste_text(image, city, (width * 0.2, height * 0.08, width * 0.8, height * 0.22), ink)
+    _paste_text(image, city, (width * 0.2, height * 0.08, width * 0.8, height * 0.22), ink, style)
     hole = tuple(int(v * 0.55) for v in background)
     for centre in (width * 0.1, width * 0.9):
         radius = height * 0.045
         ImageDraw.Draw(image).ellipse([centre - radius, height * 0.15 - radius, centre + radius,
                                        height * 0.15 + radius], fill=hole)
-    _draw_characters(image, text, (width * 0.045, height * 0.3, width * 0.955, height * 0.9), ink, separator=True)
-    _border(image, ink)
+    _draw_characters(image, text, _scaled_box(art.brazilian_chars, size), ink, separator=True, style=style)
+    _border(image, ink, art)
     return image
 
 
@@ -246,49 +297,61 @@ def _flag(image: Image.Image, box: tuple[float, float, float, float]) -> None:
     draw.ellipse([mx - radius, my - radius, mx + radius, my + radius], fill=(20, 40, 140))
 
 
-def _mercosur_plate(text: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+def _mercosur_plate(text: str, size: tuple[int, int], rng: np.random.Generator, style: str) -> Image.Image:
     """White Mercosur plate: blue top band with 'BRASIL', a flag and the bloc emblem; black 'ABC1D23'."""
+    art = PLATE_ART[style]
     height, width = size
-    background = _jitter_colour(rng, (244, 245, 246), 6)
+    background = _jitter_colour(rng, art.mercosur_paper, 6)
     ink = _jitter_colour(rng, (16, 16, 18), 8)
     image = Image.new("RGB", (width, height), background)
-    band = height * 0.25
+    band = height * art.mercosur_band
     draw = ImageDraw.Draw(image)
-    draw.rectangle([0, 0, width, band], fill=_jitter_colour(rng, MERCOSUR_BLUE, 10))
+    draw.rectangle([0, 0, width, band], fill=_jitter_colour(rng, art.mercosur_blue, 10))
     white = (250, 250, 250)
-    _paste_text(image, "BRASIL", (width * 0.3, band * 0.22, width * 0.7, band * 0.78), white)
+    _paste_text(image, "BRASIL", (width * 0.3, band * 0.22, width * 0.7, band * 0.78), white, style)
     _flag(image, (width * 0.87, band * 0.2, width * 0.95, band * 0.8))
     radius = band * 0.28
     centre_x, centre_y = width * 0.08, band / 2
     draw.ellipse([centre_x - radius, centre_y - radius, centre_x + radius, centre_y + radius], outline=white,
                  width=max(1, round(radius * 0.3)))
-    _draw_characters(image, text, (width * 0.05, height * 0.34, width * 0.95, height * 0.9), ink, separator=False)
-    _border(image, ink)
+    _draw_characters(image, text, _scaled_box(art.mercosur_chars, size), ink, separator=False, style=style)
+    _border(image, ink, art)
     return image
 
 
-def _weather(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+def _weather(image: Image.Image, rng: np.random.Generator, art: PlateArt) -> Image.Image:
     """Low-frequency dirt and fading, so no two plates are flat copies of one template."""
-    field = rng.uniform(0.88, 1.0, size=(3, 9)).astype(np.float32)
+    field = rng.uniform(art.stain, 1.0, size=(3, 9)).astype(np.float32)
     stain = np.asarray(Image.fromarray(field).resize(image.size, Image.Resampling.BICUBIC))
+    if art.brushed:
+        stain = stain * _brushed_metal(rng, image.size, art.brushed)
     pixels = np.asarray(image, dtype=np.float32) * stain[..., None]
     return Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8))
 
 
-def _draw_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+def _brushed_metal(rng: np.random.Generator, size: tuple[int, int], strength: float) -> np.ndarray:
+    """Thin horizontal streaks (a texture no standard plate has), as a brightness factor around 1."""
+    width, height = size
+    streaks = rng.normal(0, strength, size=(height, 12)).astype(np.float32)
+    return 1 + np.asarray(Image.fromarray(streaks).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _draw_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator,
+                style: str = "standard") -> Image.Image:
     """A frontal plate exactly `size` (H, W) pixels, drawn at that size."""
     layout = canonical_layout(layout)
     problem = layout_problem(text, layout)
     if problem:
         raise ValueError(problem)
     draw = _brazilian_plate if layout == "Brazilian" else _mercosur_plate
-    return _weather(draw(text, size, rng), rng)
+    return _weather(draw(text, size, rng, style), rng, PLATE_ART[style])
 
 
-def render_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+def render_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator,
+                 style: str = "standard") -> Image.Image:
     """A clean, frontal plate of `size` (H, W): drawn at 4x and downsampled for crisp small strokes."""
     height, width = size
-    master = _draw_plate(text, layout, (height * SUPERSAMPLE, width * SUPERSAMPLE), rng)
+    master = _draw_plate(text, layout, (height * SUPERSAMPLE, width * SUPERSAMPLE), rng, style)
     return master.resize((width, height), Image.Resampling.LANCZOS)
 
 
@@ -411,14 +474,97 @@ def _jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
         return decoded.convert("RGB")
 
 
-def degrade(hr: Image.Image, scale: int, rng: np.random.Generator) -> Image.Image:
-    """The LR view of one HR frame: optical blur, bicubic down-scale, light change, sensor noise, JPEG."""
+def degrade(hr: Image.Image, scale: int, rng: np.random.Generator, style: str = "standard") -> Image.Image:
+    """The LR view of one HR frame: optical blur, bicubic down-scale, light change, sensor noise, JPEG; the
+    heldout style has its own, harsher chain (`_degrade_heldout`)."""
+    if style == "heldout":
+        return _degrade_heldout(hr, scale, rng)
     sigma = rng.uniform(0.35, 0.9) * scale / 2
     small = hr.filter(ImageFilter.GaussianBlur(sigma)).resize((hr.width // scale, hr.height // scale),
                                                               Image.Resampling.BICUBIC)
     pixels = _Lighting.draw(rng, 0.35).apply(np.asarray(small, dtype=np.float32))
     noisy = _to_image(pixels, rng, rng.uniform(1.5, 5.0))
     return _jpeg_roundtrip(noisy, int(rng.integers(35, 80)))
+
+
+def _motion_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line of `length` pixels through the centre of an odd-sized kernel at `angle` radians, drawn by
+    bilinear splatting of points along it, so sub-pixel lengths and any angle give a smooth kernel."""
+    centre = int(np.ceil(length / 2)) + 1
+    kernel = np.zeros((2 * centre + 1, 2 * centre + 1), dtype=np.float32)
+    for t in np.linspace(-0.5, 0.5, max(2, int(np.ceil(length * 4)))):
+        x, y = centre + t * length * np.cos(angle), centre + t * length * np.sin(angle)
+        col, row = int(np.floor(x)), int(np.floor(y))
+        fx, fy = x - col, y - row
+        kernel[row:row + 2, col:col + 2] += np.array([[(1 - fx) * (1 - fy), fx * (1 - fy)],
+                                                      [(1 - fx) * fy, fx * fy]], dtype=np.float32)
+    return kernel / kernel.sum()
+
+
+def _convolve(pixels: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """`pixels` (H, W, C) filtered by a small odd-sized, point-symmetric `kernel`, edges replicated: a sum of
+    shifted copies, so no scipy."""
+    half = kernel.shape[0] // 2
+    padded = np.pad(pixels, ((half, half), (half, half), (0, 0)), mode="edge")
+    height, width = pixels.shape[:2]
+    out = np.zeros_like(pixels)
+    for row, col in zip(*np.nonzero(kernel)):
+        out += kernel[row, col] * padded[row:row + height, col:col + width]
+    return out
+
+
+def _motion_blur(image: Image.Image, rng: np.random.Generator, length: float) -> np.ndarray:
+    """The camera or vehicle moving during the exposure: a line blur at a random angle."""
+    kernel = _motion_kernel(length, rng.uniform(0, np.pi))
+    return _convolve(np.asarray(image, dtype=np.float32), kernel)
+
+
+def _sensor_noise(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Stronger noise shaped unlike the standard one: mostly shared by the three channels (luminance grain),
+    with some chroma noise on top."""
+    height, width = pixels.shape[:2]
+    grain = rng.normal(0, rng.uniform(2.0, 5.0), (height, width, 1))
+    chroma = rng.normal(0, rng.uniform(1.0, 2.5), (height, width, 3))
+    noisy = pixels + (grain + chroma).astype(np.float32)
+    return Image.fromarray(np.clip(noisy, 0, 255).round().astype(np.uint8))
+
+
+def _degrade_heldout(hr: Image.Image, scale: int, rng: np.random.Generator) -> Image.Image:
+    """The heldout LR chain: motion blur of 0.5-1.2 LR pixels, area (BOX) down-scaling instead of bicubic,
+    stronger light flicker, luminance-heavy noise and JPEG at quality 15-40."""
+    blurred = _motion_blur(hr, rng, rng.uniform(0.5, 1.2) * scale)
+    sharp = Image.fromarray(np.clip(blurred, 0, 255).round().astype(np.uint8))
+    small = sharp.resize((hr.width // scale, hr.height // scale), Image.Resampling.BOX)
+    pixels = _Lighting.draw(rng, 0.5).apply(np.asarray(small, dtype=np.float32))
+    return _jpeg_roundtrip(_sensor_noise(pixels, rng), int(rng.integers(15, 41)))
+
+
+def _scene_tone(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """The heldout scene's colour cast times a soft shadow over part of the crop, as an (H, W, 3) factor. It
+    belongs to the scene, so the HR frames carry it and the LR frames inherit it from them."""
+    return _shadow(rng, size)[..., None] * _colour_cast(rng)
+
+
+def _colour_cast(rng: np.random.Generator) -> np.ndarray:
+    """Per-channel gains along the warm-cool axis (sodium lamps, shade, a wrong white balance) with a slight
+    green-magenta tint, as real casts go: up to about 25 % between red and blue."""
+    warmth, tint = rng.uniform(-0.12, 0.12), rng.uniform(-0.04, 0.04)
+    return np.array([1 + warmth, 1 + tint, 1 - warmth], dtype=np.float32)
+
+
+def _shadow(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A soft-edged shadow: either everything past a straight edge, or a band, at a random angle and place."""
+    height, width = size
+    xs = np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :] * (width / height)
+    ys = np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None]
+    angle = rng.uniform(0, 2 * np.pi)
+    distance = xs * np.cos(angle) + ys * np.sin(angle) - rng.uniform(-0.6, 0.6)
+    softness = rng.uniform(0.04, 0.2)
+    if rng.uniform() < 0.5:
+        covered = 1 / (1 + np.exp(-distance / softness))
+    else:
+        covered = np.exp(-(distance / rng.uniform(0.15, 0.4)) ** 2 * 2)
+    return (1 - rng.uniform(0.2, 0.45) * covered).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------- tracks
@@ -435,11 +581,12 @@ def render_hr_frames(text: str, layout: str, cfg: SynthConfig,
                      rng: np.random.Generator) -> tuple[list[Image.Image], list[np.ndarray]]:
     """The HR frames of one track and each frame's plate corners (TL, TR, BR, BL) in HR pixels."""
     canvas = (cfg.hr_size[0] * SUPERSAMPLE, cfg.hr_size[1] * SUPERSAMPLE)
-    plate = _draw_plate(text, layout, _plate_size(cfg.hr_size), rng).convert("RGBA")
+    plate = _draw_plate(text, layout, _plate_size(cfg.hr_size), rng, cfg.style).convert("RGBA")
     body = _car_body(rng, canvas)
     base = _track_quad(rng, canvas, (plate.height, plate.width))
     holder = _jitter_colour(rng, (rng.uniform(18, 70),) * 3, 3)  # dark grey plate holder
     track_light = _Lighting.draw(rng, 1.0)
+    tone = _scene_tone(rng, cfg.hr_size) if cfg.style == "heldout" else None
     zoom_per_frame = rng.uniform(-0.006, 0.006)  # the vehicle drifts closer or away over the track
     hr_wh = (cfg.hr_size[1], cfg.hr_size[0])
     frames, corners = [], []
@@ -447,6 +594,8 @@ def render_hr_frames(text: str, layout: str, cfg: SynthConfig,
         quad = _frame_quad(base, rng, canvas, 1 + zoom_per_frame * index)
         scene = _place_plate(body, plate, quad, holder).resize(hr_wh, Image.Resampling.LANCZOS)
         pixels = track_light.apply(_Lighting.draw(rng, 0.3).apply(np.asarray(scene, dtype=np.float32)))
+        if tone is not None:
+            pixels = pixels * tone
         frames.append(_to_image(pixels, rng, rng.uniform(0.5, 2.0)))
         corners.append(quad / SUPERSAMPLE)
     return frames, corners
@@ -460,7 +609,7 @@ def render_track(text: str, layout: str, cfg: SynthConfig, rng: np.random.Genera
                  ) -> tuple[list[Image.Image], list[Image.Image], dict[str, list[list[float]]]]:
     """HR frames, their LR degradations (pair by pair) and every image's plate corners keyed by file name."""
     hr_frames, hr_quads = render_hr_frames(text, layout, cfg, rng)
-    lr_frames = [degrade(frame, cfg.scale, rng) for frame in hr_frames]
+    lr_frames = [degrade(frame, cfg.scale, rng, cfg.style) for frame in hr_frames]
     corners: dict[str, list[list[float]]] = {}
     for number, quad in enumerate(hr_quads, start=1):
         corners[f"hr-{number:03d}.png"] = _corner_list(quad)
@@ -490,6 +639,8 @@ def _write_track(root: Path, plan: TrackPlan, cfg: SynthConfig, rng: np.random.G
         hr.save(folder / f"hr-{number:03d}.png", format="PNG")
         lr.save(folder / f"lr-{number:03d}.png", format="PNG")
     annotation = {"plate_text": plan.text, "plate_layout": plan.layout, "corners": corners}
+    if cfg.style != "standard":  # readers ignore extra keys; standard annotations stay as they always were
+        annotation["style"] = cfg.style
     (folder / "annotations.json").write_text(json.dumps(annotation, indent=2, sort_keys=True) + "\n",
                                              encoding="utf-8")
 
@@ -521,7 +672,8 @@ def assign_splits(plans: Sequence[TrackPlan], cfg: SynthConfig) -> dict[str, str
 
 def _write_split_file(root: Path, splits: dict[str, str], cfg: SynthConfig) -> None:
     ratios = "/".join(f"{r:g}" for r in cfg.split_ratios)
-    lines = [f"# <track> <split>: synthetic plates, seed {cfg.seed}, train/val/test ratios {ratios}"]
+    kind = "synthetic plates" if cfg.style == "standard" else f"synthetic plates ({cfg.style} style)"
+    lines = [f"# <track> <split>: {kind}, seed {cfg.seed}, train/val/test ratios {ratios}"]
     lines += [f"{track_id} {splits[track_id]}" for track_id in sorted(splits)]
     (root / "split.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
