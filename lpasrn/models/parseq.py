@@ -43,6 +43,14 @@ PARSEQ_SIZES: dict[str, dict[str, int]] = {
 }
 
 
+def ocr_input(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """[B, 3, H, W] in [0, 1] -> [B, 3, *size] in [-1, 1]: what every OCR here reads; bicubic and
+    differentiable, so LCOFL's gradients reach the generator through it."""
+    if tuple(images.shape[-2:]) != size:
+        images = F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
+    return images * 2.0 - 1.0
+
+
 @dataclass
 class OCRResult:
     """What `PARSeq.read` saw: texts, one confidence per character, and the logits [B, T, num_classes]."""
@@ -177,11 +185,7 @@ class PARSeq(nn.Module):
         return self.tokenizer.charset
 
     def preprocess(self, images: Tensor) -> Tensor:
-        """[B, 3, H, W] in [0, 1] -> [B, 3, *img_size] in [-1, 1]; bicubic and differentiable."""
-        if tuple(images.shape[-2:]) != self.img_size:
-            images = F.interpolate(images, size=self.img_size, mode="bicubic", align_corners=False,
-                                   antialias=True).clamp(0.0, 1.0)
-        return images * 2.0 - 1.0
+        return ocr_input(images, self.img_size)
 
     def encode(self, normalized_images: Tensor) -> Tensor:
         return self.encoder(normalized_images)

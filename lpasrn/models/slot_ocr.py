@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lpasrn.data.charset import CHARSET, DIGITS, LAYOUT_PATTERNS, LETTERS, PLATE_LENGTH, canonical_layout, encode
-from lpasrn.models.parseq import OCRResult, evaluating
+from lpasrn.models.parseq import OCRResult, evaluating, ocr_input
 from lpasrn.models.tokenizer import Tokenizer
 
 # A logit no softmax picks, yet finite in bf16 (whose largest value is ~3e38; -1e4 keeps sums exact enough).
@@ -74,11 +74,7 @@ class PlateSlotOCR(nn.Module):
         return self.tokenizer.charset
 
     def preprocess(self, images: Tensor) -> Tensor:
-        """[B, 3, H, W] in [0, 1] -> [B, 3, *img_size] in [-1, 1]; bicubic and differentiable."""
-        if tuple(images.shape[-2:]) != self.img_size:
-            images = F.interpolate(images, size=self.img_size, mode="bicubic", align_corners=False,
-                                   antialias=True).clamp(0.0, 1.0)
-        return images * 2.0 - 1.0
+        return ocr_input(images, self.img_size)
 
     def plate_logits(self, images: Tensor) -> Tensor:
         """[B, 7, 36] logits over the plate charset, one row per character slot."""

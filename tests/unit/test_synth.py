@@ -151,16 +151,16 @@ def test_plate_text_and_clean_plate() -> None:
         render_plate("ABC1D23", "Brazilian", (32, 96), rng)
 
 
-def glyph_in_a_cell(char: str, height: int, width: int) -> np.ndarray:
-    """One plate character drawn as the plates draw it, alone in a cell: ink coverage in [0, 1]."""
+def glyph_in_a_cell(char: str, height: int, width: int, style: str = "standard") -> np.ndarray:
+    """One plate character drawn as the plates of `style` draw it, alone in a cell: ink coverage in [0, 1]."""
     image = Image.new("RGB", (width, height), (255, 255, 255))
-    synth._draw_characters(image, char, (0, 0, width, height), (0, 0, 0), separator=False)
+    synth._draw_characters(image, char, (0, 0, width, height), (0, 0, 0), separator=False, style=style)
     return 1.0 - np.asarray(image.convert("L"), dtype=float) / 255.0
 
 
-def stem_width(char: str, height: int, width: int) -> float:
+def stem_width(char: str, height: int, width: int, style: str) -> float:
     """Median width of the ink runs in the rows at 30-40 % of the height: the vertical stems' weight."""
-    ink = glyph_in_a_cell(char, height, width) > 0.5
+    ink = glyph_in_a_cell(char, height, width, style) > 0.5
     runs = []
     for row in ink[int(height * 0.3):int(height * 0.4)]:
         edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))
@@ -168,19 +168,21 @@ def stem_width(char: str, height: int, width: int) -> float:
     return float(np.median(runs))
 
 
+@pytest.mark.parametrize("style", ["standard", "heldout"])
 @pytest.mark.parametrize(("height", "width"), [(64, 35), (128, 70)])
 @pytest.mark.parametrize("narrow", ["I", "J", "1"])
-def test_narrow_glyphs_keep_the_stroke_weight_of_the_others(narrow: str, height: int, width: int) -> None:
+def test_narrow_glyphs_keep_the_stroke_weight_of_the_others(narrow: str, height: int, width: int, style: str) -> None:
     # Squeezing only the glyphs wider than their cell left I as thick as a block beside condensed letters.
-    reference = np.median([stem_width(char, height, width) for char in "HLT"])
-    assert stem_width(narrow, height, width) <= 1.3 * reference
+    reference = np.median([stem_width(char, height, width, style) for char in "HLT"])
+    assert stem_width(narrow, height, width, style) <= 1.3 * reference
 
 
-def test_every_glyph_of_the_charset_differs_from_every_other_at_plate_resolution() -> None:
+@pytest.mark.parametrize("style", ["standard", "heldout"])
+def test_every_glyph_of_the_charset_differs_from_every_other_at_plate_resolution(style: str) -> None:
     from lpasrn.data.charset import CHARSET
 
     def at_plate_size(char: str) -> np.ndarray:  # a 32 px HR plate has characters about 16 px tall
-        ink = Image.fromarray((glyph_in_a_cell(char, 64, 36) * 255).astype(np.uint8))
+        ink = Image.fromarray((glyph_in_a_cell(char, 64, 36, style) * 255).astype(np.uint8))
         return np.asarray(ink.resize((9, 16), Image.Resampling.LANCZOS), dtype=float) / 255.0
 
     glyphs = {char: at_plate_size(char) for char in CHARSET}

@@ -11,7 +11,6 @@ from PIL import Image
 from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.data import synth
-from lpasrn.data.charset import CHARSET
 from lpasrn.data.plates import build_splits
 from lpasrn.data.synth import SynthConfig, plan_track, render_dataset
 
@@ -131,41 +130,3 @@ def test_the_command_line_writes_a_heldout_dataset(tmp_path: Path, capsys: pytes
     assert "heldout style" in (out / "split.txt").read_text(encoding="utf-8").splitlines()[0]
     assert all(json.loads(path.read_text(encoding="utf-8"))["style"] == "heldout"
                for path in out.glob("*/*/*/annotations.json"))
-
-
-# ---------------------------------------------------------------- legibility, as tests/unit/test_synth.py for standard
-
-
-def glyph_in_a_cell(char: str, height: int, width: int) -> np.ndarray:
-    """One heldout plate character drawn as the plates draw it, alone in a cell: ink coverage in [0, 1]."""
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    synth._draw_characters(image, char, (0, 0, width, height), (0, 0, 0), separator=False, style="heldout")
-    return 1.0 - np.asarray(image.convert("L"), dtype=float) / 255.0
-
-
-def stem_width(char: str, height: int, width: int) -> float:
-    """Median width of the ink runs in the rows at 30-40 % of the height: the vertical stems' weight."""
-    ink = glyph_in_a_cell(char, height, width) > 0.5
-    runs = []
-    for row in ink[int(height * 0.3):int(height * 0.4)]:
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))
-        runs += list(edges[1::2] - edges[::2])
-    return float(np.median(runs))
-
-
-@pytest.mark.parametrize(("height", "width"), [(64, 35), (128, 70)])
-@pytest.mark.parametrize("narrow", ["I", "J", "1"])
-def test_heldout_narrow_glyphs_keep_the_stroke_weight_of_the_others(narrow: str, height: int, width: int) -> None:
-    reference = np.median([stem_width(char, height, width) for char in "HLT"])
-    assert stem_width(narrow, height, width) <= 1.3 * reference
-
-
-def test_every_heldout_glyph_differs_from_every_other_at_plate_resolution() -> None:
-    def at_plate_size(char: str) -> np.ndarray:  # a 32 px HR plate has characters about 16 px tall
-        ink = Image.fromarray((glyph_in_a_cell(char, 64, 36) * 255).astype(np.uint8))
-        return np.asarray(ink.resize((9, 16), Image.Resampling.LANCZOS), dtype=float) / 255.0
-
-    glyphs = {char: at_plate_size(char) for char in CHARSET}
-    assert all(0.05 < glyph.mean() < 0.6 for glyph in glyphs.values())  # never blank, never a filled cell
-    closest = min((np.abs(glyphs[a] - glyphs[b]).mean(), a, b) for i, a in enumerate(CHARSET) for b in CHARSET[i + 1:])
-    assert closest[0] > 0.04, closest
