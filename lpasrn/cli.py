@@ -17,7 +17,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from lpasrn.data.synth import SynthConfig, render_dataset
 
     cfg = SynthConfig(tracks=args.tracks, layout=args.layout, seed=args.seed, hr_size=tuple(args.hr_size),
-                      scale=args.scale, frames=args.frames, style=args.style)
+                      scale=args.scale, frames=args.frames, style=args.style, test_only=args.test_only)
     summary = render_dataset(args.out, cfg, overwrite=args.overwrite, progress=sys.stderr.isatty())
     layouts = ", ".join(f"{name} {count}" for name, count in summary.layouts.items())
     splits = ", ".join(f"{name} {count}" for name, count in summary.splits.items())
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--style", default="standard", metavar="{standard,heldout}",
                        help="heldout: the same tracks rendered unlike training (another typeface and plate art, "
                             "colour casts, shadows, motion blur, heavy JPEG), to test generalisation")
+    synth.add_argument("--test-only", action="store_true",
+                       help="write no split.txt: the whole folder is one test set (lpasrn evaluate scores every track)")
     synth.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     synth.set_defaults(handler=_cmd_synth)
 

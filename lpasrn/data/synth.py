@@ -98,6 +98,7 @@ class SynthConfig:
     frames: int = 5
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     style: str = "standard"  # "standard" (training look) | "heldout" (rendered differently, for testing)
+    test_only: bool = False  # no split.txt: every command reads the folder as one test set
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", str(self.layout).strip().lower())
@@ -699,8 +700,9 @@ def render_dataset(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = Fals
             plan, rng = plan_track(cfg, index)
             _write_track(staging, plan, cfg, rng)
             plans.append(plan)
-        splits = assign_splits(plans, cfg)
-        _write_split_file(staging, splits, cfg)
+        splits = {plan.track_id: "test" for plan in plans} if cfg.test_only else assign_splits(plans, cfg)
+        if not cfg.test_only:
+            _write_split_file(staging, splits, cfg)
     layouts = {name: sum(plan.layout == name for plan in plans) for name in LAYOUT_PATTERNS}
     split_sizes = {name: sum(split == name for split in splits.values()) for name in SPLITS}
     return SynthSummary(Path(out_dir), len(plans), len(plans) * cfg.frames * 2, layouts, split_sizes)

@@ -130,3 +130,8 @@ def test_the_command_line_writes_a_heldout_dataset(tmp_path: Path, capsys: pytes
     assert "heldout style" in (out / "split.txt").read_text(encoding="utf-8").splitlines()[0]
     assert all(json.loads(path.read_text(encoding="utf-8"))["style"] == "heldout"
                for path in out.glob("*/*/*/annotations.json"))
+
+
+def test_a_test_only_set_has_no_split_file_and_is_scored_whole(tmp_path: Path) -> None:
+    summary = render_dataset(tmp_path / "ho", SynthConfig(tracks=4, seed=3, style="heldout", test_only=True))
+    assert not (tmp_path / "ho" / "split.txt").exists() and summary.splits == {"train": 0, "val": 0, "test": 4}
