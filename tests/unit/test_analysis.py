@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import experiments
+from experiments import plots
 from experiments.analysis import analyze, pareto_front, ranked
 from experiments.cli import build_parser
 from experiments.errors import UserError
@@ -92,3 +94,74 @@ def test_unknown_metric_and_missing_run_are_user_errors(tune_run, tmp_path):
 def test_cli_has_analyze():
     args = build_parser().parse_args(["analyze", "some/dir", "--top", "3"])
     assert args.top == 3 and args.run_dir == Path("some/dir")
+
+
+# -- plots: every axis readable in its own units ------------------------------------------------------------
+E_NOTATION = re.compile(r"\de[+-]?\d", re.IGNORECASE)
+SWEEP = pd.DataFrame({"trial_id": ["t0", "t1", "t2", "t3", "t4"],
+                      "config/optimizer": ["adam", "sgd", "adam", "nadam", "sgd"],
+                      "config/learning_rate": [0.001, 0.01, 0.003, 0.0003, 0.002],
+                      "config/focal_gamma": [0.0, 2.0, 2.0, 0.0, 1.0],
+                      "int8_accuracy": [0.8, 0.6, 0.9, 0.2, 0.5],
+                      "int8_size_bytes": [20000, 15000, 30000, 10000, 55000]})
+
+
+@pytest.fixture
+def drawn(monkeypatch, tmp_path):
+    """Calls a plot function and gives back its figure, drawn (so formatter-made tick labels exist)."""
+    figures = []
+
+    def keep(plt, fig, path):
+        fig.canvas.draw()
+        figures.append(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+
+    def draw(plot, *args):
+        plot(*args, tmp_path / "plot.png")
+        return figures[-1]
+    return draw
+
+
+def tick_labels(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+
+
+def all_tick_labels(fig) -> list[str]:
+    return [label for ax in fig.axes for label in tick_labels(ax)]
+
+
+def test_parallel_coordinates_axes_carry_each_parameters_values(drawn):
+    params = ["config/optimizer", "config/learning_rate", "config/focal_gamma"]
+    labels = all_tick_labels(drawn(plots.parallel_coordinates, SWEEP, params, "int8_accuracy"))
+    assert {"adam", "nadam", "sgd"} <= set(labels)  # categories by name
+    assert {"0.0003", "0.001", "0.01"} <= set(labels)  # a log-spread learning rate, written out
+    assert {"0", "1", "2"} <= set(labels) and {"0.2", "0.9"} <= set(labels)  # focal_gamma; the metric's own axis
+    assert not {"low", "high"} & set(labels)
+    assert not [label for label in labels if E_NOTATION.search(label)]
+
+
+def test_parallel_coordinates_has_a_colour_bar_naming_the_metric_and_sizes_in_kb(drawn):
+    fig = drawn(plots.parallel_coordinates, SWEEP, ["config/optimizer"], "int8_size_bytes")
+    colour_bars = [ax for ax in fig.axes if ax.get_ylabel() == "int8_size_bytes"]
+    assert len(colour_bars) == 1
+    assert all(label.endswith(" KB") for label in tick_labels(colour_bars[0]))
+    labels = all_tick_labels(fig)
+    assert "53.7 KB" in labels and "9.8 KB" in labels
+    assert not [label for label in labels if E_NOTATION.search(label)]
+
+
+def test_learning_curves_of_a_size_metric_read_in_kb_at_whole_epochs(drawn):
+    history = pd.DataFrame({"trial_id": ["a"] * 3, "step": [1, 2, 3], "int8_size_bytes": [40000, 45000, 52000]})
+    ax = drawn(plots.learning_curves, history, ["a"], "int8_size_bytes").axes[0]
+    sizes = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert sizes and all(label.endswith(" KB") for label in sizes)
+    steps = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert {"1", "2", "3"} <= set(steps) and all(label.isdigit() for label in steps)  # no 1.5 epochs
+
+
+def test_small_and_large_numbers_are_written_out():
+    assert plots.format_value(0.0003) == "0.0003" and plots.format_value(1e-5) == "0.00001"
+    assert plots.format_value(256.0) == "256" and plots.format_value(0.123456) == "0.123"
+    assert plots.format_value(54_994, "int8_size_bytes") == "53.7 KB"
