@@ -30,6 +30,7 @@ from experiments.config import save_resolved_config
 from experiments.errors import UserError
 from experiments.io import atomic_write_text, ensure_folder
 from lpasrn.config import LpasrnConfig
+from lpasrn.data.charset import CHARSET
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
 from lpasrn.data.synthetic_stream import FreshPlateSampler, SyntheticPlateDataset
@@ -37,7 +38,7 @@ from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss
 from lpasrn.models import build_generator, build_ocr, create_ocr
 from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state, rng_state, save_state
-from lpasrn.training.events import StageEventWriter, strip_image
+from lpasrn.training.events import PlateStrip, StageEventWriter, confusion_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
 from lpasrn.training.session import TrainSession
 from lpasrn.training.stages import TRAINED_KEY, StageSpec, stage_table, trained_record
@@ -290,7 +291,7 @@ class StageTrainer:
             stats = {k[len("hard_mining_"):]: v for k, v in metrics.items() if k.startswith("hard_mining_")}
             self.events.scalar_group("hard_mining_stats", stats, step)
         if self.stage.cfg.update_confusion:
-            self.events.image("confusion_matrix", self.confusion.heatmap(), step)
+            self.events.image("confusion_matrix", confusion_image(self.confusion.matrix, CHARSET), step)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
                           if k.startswith(("train_", "val_")) and k != "train_seconds")
         logger.info("%s epoch %d/%d: %s", self.stage.dir_name, step, self.stage.cfg.epochs, shown)
@@ -333,7 +334,7 @@ class StageTrainer:
         self.system.eval()
         generator, ocr, stage = self.system.generator, self.system.ocr, self.stage
         recognition, images = RecognitionMeter(), ImageMeter()
-        loss_sum, count, strip = 0.0, 0, None
+        loss_sum, count, strip = 0.0, 0, PlateStrip(rows=4)
         if stage.cfg.update_confusion:
             self.confusion.reset()
         for batch in self.data.val_loader:
@@ -358,17 +359,18 @@ class StageTrainer:
                     terms = lcofl_loss(char_logits, targets, layouts, sr, hr, self.confusion.weights.to(self.device),
                                        self.cfg.loss.lambda_layout, self.cfg.loss.lambda_ssim)
                     loss = loss + self.cfg.loss.lambda_lcofl * terms.total
-                if strip is None:
-                    strip = strip_image(lr, sr, hr)
             if stage.cfg.update_confusion:
                 self.confusion.update(char_logits.argmax(-1), targets)
-            recognition.update(ocr.tokenizer.decode_probabilities(logits.softmax(-1))[0], texts, batch["track_id"])
+            reads = ocr.tokenizer.decode_probabilities(logits.softmax(-1))[0]
+            recognition.update(reads, texts, batch["track_id"])
+            if self.is_main and not stage.trains_ocr_only and not strip.full:  # distinct plates, over batches
+                strip.add(lr, sr, hr, batch["track_id"], texts, reads)
             loss_sum += float(loss) * lr.shape[0]
             count += lr.shape[0]
         return self._reduce_validation(recognition, images, loss_sum, count, strip)
 
     def _reduce_validation(self, recognition: RecognitionMeter, images: ImageMeter, loss_sum: float, count: int,
-                           strip: torch.Tensor | None) -> dict[str, float]:
+                           strip: PlateStrip) -> dict[str, float]:
         tracks_right = sum(v.most_common(1)[0][0] == recognition.truth[t] for t, v in recognition.votes.items())
         totals = _all_reduce_sum([loss_sum, float(count), *map(float, recognition.state()), float(tracks_right),
                                   float(len(recognition.votes)), images.psnr_sum, images.ssim_sum,
@@ -382,9 +384,10 @@ class StageTrainer:
         if totals[10] > 0:
             metrics.update(val_psnr=totals[8] / totals[10], val_ssim=totals[9] / totals[10])
         step = len(self.history) + 1
-        if self.is_main and strip is not None and (step % self.cfg.train.image_log_every == 0 or step == 1
-                                                   or step >= self.stage.cfg.epochs):
-            self.events.image("lr_sr_hr", strip, step)
+        if self.is_main and (step % self.cfg.train.image_log_every == 0 or step == 1 or step >= self.stage.cfg.epochs):
+            image = strip.image()  # rendered only when logged
+            if image is not None:
+                self.events.image("lr_sr_hr", image, step)
         return metrics
 
     def _progress(self, loader: DataLoader, description: str):
