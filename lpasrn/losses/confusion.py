@@ -1,7 +1,6 @@
 """CharacterConfusionTracker: which plate characters the OCR confuses on SR images, as loss weights."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -59,26 +58,6 @@ class CharacterConfusionTracker:
         values, flat = off_diagonal.flatten().topk(top)
         return [(CHARSET[i // len(CHARSET)], CHARSET[i % len(CHARSET)], int(v))
                 for v, i in zip(values.tolist(), flat.tolist()) if v > 0]
-
-    def heatmap(self) -> np.ndarray:
-        """Row-normalised confusion matrix as an RGB uint8 image [H, W, 3] (for TensorBoard)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = self.matrix / self.matrix.sum(1, keepdim=True).clamp(min=1)
-        fig, ax = plt.subplots(figsize=(6, 6), dpi=80)
-        ax.imshow(rows.numpy(), cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(len(CHARSET)), list(CHARSET), fontsize=6)
-        ax.set_yticks(range(len(CHARSET)), list(CHARSET), fontsize=6)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        fig.tight_layout()
-        fig.canvas.draw()
-        image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-        plt.close(fig)
-        return image
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"matrix": self.matrix.clone(), "weights": self._weights.clone()}
