@@ -145,7 +145,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lpasrn.evaluation import evaluate, write_grid, write_report
 
     result = evaluate(args.checkpoint, args.data, args.split, args.split_file, args.constrain_layout,
-                      _device(args.device), lr_ocr=args.lr_ocr)
+                      _device(args.device), lr_ocr=args.lr_ocr, independent_ocr=args.independent_ocr)
     print(result.table())
     if args.report:
         print(f"wrote {write_report(result, args.report)}")
@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--lr-ocr", metavar="CHECKPOINT",
                           help="also read the bicubic LR with this bundle's OCR, trained on LR frames "
                                "(stage 0 with stages.0.ocr_input=lr): the OCR-only baseline")
+    evaluate.add_argument("--independent-ocr", metavar="CHECKPOINT",
+                          help="read SR, bicubic and HR again with this bundle's OCR (trained on HR only, never "
+                               "used to train the generator): legibility to a reader the generator did not fit")
     evaluate.add_argument("--report", type=Path, help="write the metrics as JSON")
     evaluate.add_argument("--grid", type=Path, help="write a PNG of the worst and best cases")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -27,7 +27,9 @@ from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
 
 LR_OCR = "lr_ocr"  # bicubic LR read by an OCR trained on LR
-SOURCE_NAMES = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)", LR_OCR: "LR-trained OCR"}
+SOURCE_NAMES = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)", LR_OCR: "LR-trained OCR",
+                "sr_independent": "SR, other OCR", "bicubic_independent": "bicubic, other OCR",
+                "hr_independent": "HR, other OCR"}
 
 
 @dataclass
@@ -67,6 +69,9 @@ class EvaluationResult:
         if LR_OCR in self.metrics:
             lines.append(f"SR + OCR against the LR-trained OCR: {(sr - self.metrics[LR_OCR]['word_acc']) * 100:+.2f} "
                          "points")
+        if "sr_independent" in self.metrics:
+            gain = self.metrics["sr_independent"]["word_acc"] - self.metrics["bicubic_independent"]["word_acc"]
+            lines.append(f"gain seen by the other OCR (never trained against): {gain * 100:+.2f} points over bicubic")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -95,13 +100,21 @@ def _split_tracks(root: Path, split: str | None, split_file: Path | None) -> tup
 @torch.no_grad()
 def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None,
              split_file: str | Path | None = None, constrain_layout: bool = False, device: str = "cpu",
-             batch_size: int = 32, lr_ocr: str | Path | None = None) -> EvaluationResult:
-    """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file;
-    `lr_ocr` (a bundle or stage checkpoint whose OCR was trained on LR frames) adds the OCR-only baseline."""
+             batch_size: int = 32, lr_ocr: str | Path | None = None,
+             independent_ocr: str | Path | None = None) -> EvaluationResult:
+    """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file.
+
+    `lr_ocr` (a bundle or stage checkpoint whose OCR was trained on LR frames) adds the OCR-only baseline;
+    `independent_ocr` (one trained on HR only, that the generator never trained against) reads SR, bicubic and HR
+    again, so a gain that only the generator's own OCR sees, and no other reader, shows.
+    """
     generator, ocr, cfg = load_bundle(bundle, device)
-    readers = {"sr": ocr, "bicubic": ocr, "hr": ocr}
+    readers = {"sr": ("sr", ocr), "bicubic": ("bicubic", ocr), "hr": ("hr", ocr)}  # row -> (image, reader)
     if lr_ocr is not None:
-        readers[LR_OCR] = load_bundle(lr_ocr, device, warn_untrained=False)[1]
+        readers[LR_OCR] = ("bicubic", load_bundle(lr_ocr, device, warn_untrained=False)[1])
+    if independent_ocr is not None:
+        other = load_bundle(independent_ocr, device, warn_untrained=False)[1]
+        readers.update({f"{image}_independent": (image, other) for image in ("sr", "bicubic", "hr")})
     split, origin, tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None)
     dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
     meters = {source: RecognitionMeter() for source in readers}
@@ -113,9 +126,8 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
         images = {"sr": generator(lr, layouts).clamp(0, 1),
                   "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
                   "hr": hr}
-        images[LR_OCR] = images["bicubic"]
-        reads = {source: reader.read(images[source], layouts if constrain_layout else None).texts
-                 for source, reader in readers.items()}
+        reads = {source: reader.read(images[image], layouts if constrain_layout else None).texts
+                 for source, (image, reader) in readers.items()}
         for source, meter in meters.items():
             meter.update(reads[source], batch["text"], batch["track_id"])
         for source, meter in image_meters.items():

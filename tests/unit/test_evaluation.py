@@ -94,3 +94,11 @@ def test_an_ocr_stage_with_ocr_input_lr_learns_from_the_lr_frames():
     assert torch.equal(system(lr, hr, texts, ["Brazilian", "Mercosur"])["loss"], ocr.training_loss(lr, texts))
     with pytest.raises(UserError, match="ocr_input applies to the OCR stage"):
         load_lpasrn_config("lp_asrn_tiny", ["stages.1.ocr_input=lr"])
+
+
+def test_an_independent_ocr_reads_sr_bicubic_and_hr_again(bundle, plate_root, capsys):
+    result = evaluate(bundle, plate_root, independent_ocr=bundle)
+    assert list(result.metrics)[3:] == ["sr_independent", "bicubic_independent", "hr_independent"]
+    assert result.metrics["sr_independent"]["word_acc"] == result.metrics["sr"]["word_acc"]  # here the same OCR
+    assert lpasrn_run(["evaluate", "--checkpoint", bundle, "--data", str(plate_root), "--independent-ocr", bundle]) == 0
+    assert "gain seen by the other OCR" in capsys.readouterr().out
