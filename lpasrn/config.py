@@ -112,6 +112,7 @@ class TrainConfig(StrictModel):
     grad_clip_norm: float = Field(1.0, gt=0)
     bf16: bool = True
     image_log_every: int = Field(5, ge=1)
+    progress_every_s: float = Field(30.0, gt=0)  # a progress line this often where no bar can be drawn
 
 
 class HardMiningConfig(StrictModel):

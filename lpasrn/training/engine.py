@@ -40,6 +40,7 @@ from lpasrn.models import build_generator, build_ocr, create_ocr
 from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state, rng_state, save_state
 from lpasrn.training.events import PlateStrip, StageEventWriter, confusion_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
+from lpasrn.training.progress import ProgressLines
 from lpasrn.training.session import TrainSession
 from lpasrn.training.stages import TRAINED_KEY, StageSpec, stage_table, trained_record
 from lpasrn.training.system import PlateSRSystem, encode_targets, plate_char_logits
@@ -391,8 +392,11 @@ class StageTrainer:
         return metrics
 
     def _progress(self, loader: DataLoader, description: str):
-        if not (self.is_main and self.session.show_progress):
+        """A bar on a terminal, else a log line every `train.progress_every_s` seconds (files, pipes, Ray)."""
+        if not self.is_main:
             return loader
+        if not self.session.show_progress:
+            return ProgressLines(loader, description, self.cfg.train.progress_every_s)
         from tqdm.auto import tqdm
 
         return tqdm(loader, desc=description, leave=False, dynamic_ncols=True)

@@ -19,7 +19,8 @@ def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(
     env = dict(ray_head["env"], RAY_ADDRESS=ray_head["address"], **{FAIL_AT_EPOCH_ENV: "2",
                                                                     FAIL_MARKER_ENV: str(tmp_path / "failed")})
     relative = Path(os.path.relpath(synth_plates, REPO_ROOT))  # workers start elsewhere: the CLI resolves it
-    overrides = tiny_overrides(relative, tmp_path, "ddp", epochs=(3, 0, 0, 0, 0)) + ["run.max_failures=1"]
+    overrides = tiny_overrides(relative, tmp_path, "ddp", epochs=(3, 0, 0, 0, 0)) + [
+        "run.max_failures=1", "train.progress_every_s=0.01"]
     result = subprocess.run([sys.executable, "-m", "lpasrn", "train", "--config", "lp_asrn_tiny", "--stage", "0",
                              "--num-workers", "2", "--set", *overrides], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
@@ -29,6 +30,7 @@ def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(
     assert summary["finished"] and summary["world_size"] == 2
     assert [(row["epoch"], row["attempt"]) for row in summary["history"]] == [(1, 0), (2, 1), (3, 1)]
     assert (tmp_path / "ddp-stage0").is_dir(), "the stage is the Ray Train run <name>-stage0"
+    assert "stage0-pretrain epoch 1: step 1/" in result.stdout + result.stderr, "workers show progress (no terminal)"
 
 
 def submit_job(ray_head, *entrypoint: str, working_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
