@@ -57,11 +57,11 @@ class EvaluationResult:
 
     def table(self) -> str:
         lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks scored ({self.origin})",
-                 f"{'input':<16} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
+                 f"{'input':<20} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
         for source, row in self.metrics.items():
             psnr = f"{row['psnr']:7.2f}" if "psnr" in row else f"{'-':>7}"
             ssim = f"{row['ssim']:7.4f}" if "ssim" in row else f"{'-':>7}"
-            lines.append(f"{SOURCE_NAMES[source]:<16} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
+            lines.append(f"{SOURCE_NAMES[source]:<20} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
                          f"{row['track_acc']:10.4f} {psnr} {ssim}")
         sr = self.metrics["sr"]["word_acc"]
         gain = sr - self.metrics["bicubic"]["word_acc"]

@@ -6,10 +6,15 @@ and .parquet, and best_model/ (the best configuration trained fully through the 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from digits.tuning.config import TuneConfig
@@ -23,6 +28,7 @@ from experiments.io import ensure_folder
 
 log = logging.getLogger(__name__)
 
+TUNE_SIGINT_ENV = "TUNE_DISABLE_SIGINT_HANDLER"  # read by Tune when fit() starts
 ACCURACY = "int8_accuracy"
 SIZE = "int8_size_bytes"
 
@@ -97,14 +103,39 @@ def _init_ray() -> None:
     connect(log_to_driver=False)
 
 
-def _interrupted(exp_dir: Path, num_samples: int) -> bool:
-    """Whether the saved experiment is short of its trials: some still pending, running or paused, or fewer
-    than `num_samples` ever created (a Ctrl-C between one trial's end and the next one's proposal)."""
+def _unfinished_trials(exp_dir: Path) -> int:
+    """Trials the saved experiment state still lists as pending, running or paused."""
     from ray.tune import ExperimentAnalysis
 
     trials = ExperimentAnalysis(str(exp_dir)).trials
-    unfinished = sum(trial.status in ("PENDING", "RUNNING", "PAUSED") for trial in trials)
-    return unfinished > 0 or len(trials) < num_samples
+    return sum(trial.status in ("PENDING", "RUNNING", "PAUSED") for trial in trials)
+
+
+@contextlib.contextmanager
+def _ctrl_c_recorded() -> Iterator[threading.Event]:
+    """Ctrl-C still stops Tune gracefully (state saved), and we learn that it happened.
+
+    Tune's own SIGINT handler says nothing afterwards, and a Ctrl-C that falls between one trial's end and the
+    next one's start leaves no unfinished trial to tell by. So SIGINT is ours while Tune runs: it records the
+    stop and passes it on as SIGUSR1, which Tune handles exactly like its own Ctrl-C.
+    """
+    interrupted = threading.Event()
+
+    def stop_tune(signum, frame) -> None:
+        interrupted.set()
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    saved_env = os.environ.get(TUNE_SIGINT_ENV)
+    os.environ[TUNE_SIGINT_ENV] = "1"
+    previous = signal.signal(signal.SIGINT, stop_tune)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if saved_env is None:
+            os.environ.pop(TUNE_SIGINT_ENV, None)
+        else:
+            os.environ[TUNE_SIGINT_ENV] = saved_env
 
 
 def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
@@ -127,8 +158,9 @@ def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
         save_resolved_config(tcfg, exp_dir)
         _init_ray()
         tuner = build_tuner(tcfg)
-    tuner.fit()
-    if _interrupted(exp_dir, tcfg.num_samples):  # Ctrl-C: Tune saved its state and returned early
+    with _ctrl_c_recorded() as ctrl_c:
+        tuner.fit()
+    if ctrl_c.is_set() or _unfinished_trials(exp_dir):  # Tune saved its state and returned early
         print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`", file=sys.stderr)
         raise KeyboardInterrupt
     import ray
