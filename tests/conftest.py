@@ -119,7 +119,7 @@ def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2))
     """The tiny preset, smaller still, on `root`: seconds per stage on two CPU cores."""
     return [f"data.root={root}", f"data.split_file={root / 'split.txt'}", "data.batch_size=8",
             "model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
-            "ocr.model_type=parseq_micro", f"run.storage_path={storage}", f"run.name={name}",
+            "ocr.model_type=parseq_micro", f"run.storage_path={storage}", f"run.name={name}", "run.cpus_per_worker=1",
             "train.image_log_every=1"] + [f"stages.{i}.epochs={e}" for i, e in enumerate(epochs)]
 
 
