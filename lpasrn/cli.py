@@ -179,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--scale", type=int, default=2, help="LR = HR / scale")
     synth.add_argument("--frames", type=int, default=5, help="frames per track")
     # No argparse choices: a bad style is SynthConfig's one-line error, not a usage dump.
-    synth.add_argument("--style", default="standard", metavar="{standard,heldout}",
+    synth.add_argument("--style", default="standard", metavar="{standard,heldout,varied}",
                        help="heldout: the same tracks rendered unlike training (another typeface and plate art, "
-                            "colour casts, shadows, motion blur, heavy JPEG), to test generalisation")
+                            "colour casts, shadows, motion blur, heavy JPEG), to test generalisation; varied: "
+                            "training data with randomised typefaces (never heldout's) and LR degradations")
     synth.add_argument("--test-only", action="store_true",
                        help="write no split.txt: the whole folder is one test set (lpasrn evaluate scores every track)")
     synth.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")

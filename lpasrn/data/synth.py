@@ -13,6 +13,11 @@ other and the same config gives byte-identical files. Pure numpy/PIL: no torch, 
 another typeface, other plate art, colour casts and shadows on the scene, and harsher LR degradations (motion
 blur, area down-scaling, heavier noise and JPEG). A model trained on standard plates and scored on heldout ones
 shows how far it generalises beyond the look it was trained on.
+
+`style="varied"` is for training models that must generalise: every track draws its plate art from several
+typefaces (never the heldout one) and its LR chain from randomised degradation families (blur kind and width,
+down-scaling filter, noise, JPEG quality, scene colour cast), as blind super-resolution trains on randomised
+degradations rather than one fixed chain.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import functools
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -83,7 +88,12 @@ PLATE_ART = {
                         mercosur_blue=(24, 70, 160), mercosur_band=0.22, mercosur_chars=(0.07, 0.36, 0.93, 0.88),
                         stain=0.78, brushed=0.05),
 }
-STYLE_CHOICES = tuple(PLATE_ART)
+# The varied style's typefaces: the standard look plus a serif and a Times-like bold cut (heldout's mono excluded).
+PLATE_ART["serif"] = replace(PLATE_ART["standard"], fonts=("DejaVuSerif-Bold.ttf",), glyph_fill=0.9, border=0.045)
+PLATE_ART["stix"] = replace(PLATE_ART["standard"], fonts=("STIXGeneralBol.ttf",), glyph_fill=0.86,
+                            brazilian_grey=(165, 205))
+VARIED_ARTS = ("standard", "serif", "stix")
+STYLE_CHOICES = ("standard", "heldout", "varied")
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ class SynthConfig:
     scale: int = 2
     frames: int = 5
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    style: str = "standard"  # "standard" (training look) | "heldout" (rendered differently, for testing)
+    style: str = "standard"  # "standard" (training look) | "heldout" (rendered differently, for testing) | "varied"
     test_only: bool = False  # no split.txt: every command reads the folder as one test set
 
     def __post_init__(self) -> None:
@@ -175,8 +185,8 @@ def random_plate_text(rng: np.random.Generator, layout: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def plate_font_path(style: str = "standard") -> Path:
-    """The style's bold font from matplotlib's data folder (standard: condensed cut first, should a release ship
-    one). Keyed by style, like every glyph cache below, so the two styles never share a glyph."""
+    """The bold font of plate art `style` (a PLATE_ART key) from matplotlib's data folder (standard: condensed cut
+    first, should a release ship one). Keyed by art, like every glyph cache below, so no two arts share a glyph."""
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     for name in PLATE_ART[style].fonts:
         if (folder / name).is_file():
@@ -480,6 +490,8 @@ def degrade(hr: Image.Image, scale: int, rng: np.random.Generator, style: str = 
     heldout style has its own, harsher chain (`_degrade_heldout`)."""
     if style == "heldout":
         return _degrade_heldout(hr, scale, rng)
+    if style == "varied":
+        return _degrade_varied(hr, scale, rng)
     sigma = rng.uniform(0.35, 0.9) * scale / 2
     small = hr.filter(ImageFilter.GaussianBlur(sigma)).resize((hr.width // scale, hr.height // scale),
                                                               Image.Resampling.BICUBIC)
@@ -540,6 +552,31 @@ def _degrade_heldout(hr: Image.Image, scale: int, rng: np.random.Generator) -> I
     return _jpeg_roundtrip(_sensor_noise(pixels, rng), int(rng.integers(15, 41)))
 
 
+# Down-scaling filters a camera pipeline or a resizing tool may apply; the varied chain draws one per frame.
+DOWNSCALE_FILTERS = (Image.Resampling.BICUBIC, Image.Resampling.BILINEAR, Image.Resampling.BOX,
+                     Image.Resampling.LANCZOS)
+
+
+def _degrade_varied(hr: Image.Image, scale: int, rng: np.random.Generator) -> Image.Image:
+    """A randomised LR chain: no blur, a Gaussian or a motion blur of random width; any of four down-scaling
+    filters; lighting flicker; noise; JPEG at quality 20-90. Each frame draws its own chain."""
+    kind = rng.choice(3, p=(0.2, 0.5, 0.3))
+    if kind == 1:
+        hr = hr.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.1) * scale / 2))
+    elif kind == 2:
+        blurred = _motion_blur(hr, rng, rng.uniform(0.3, 1.0) * scale)
+        hr = Image.fromarray(np.clip(blurred, 0, 255).round().astype(np.uint8))
+    resample = DOWNSCALE_FILTERS[int(rng.integers(len(DOWNSCALE_FILTERS)))]
+    small = hr.resize((hr.width // scale, hr.height // scale), resample)
+    pixels = _Lighting.draw(rng, 0.45).apply(np.asarray(small, dtype=np.float32))
+    return _jpeg_roundtrip(_to_image(pixels, rng, rng.uniform(1.0, 6.0)), int(rng.integers(20, 91)))
+
+
+def _has_scene_tone(style: str, rng: np.random.Generator) -> bool:
+    """Heldout scenes always carry a colour cast and shadow, varied ones half the time, standard ones never."""
+    return style == "heldout" or (style == "varied" and bool(rng.uniform() < 0.5))
+
+
 def _scene_tone(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """The heldout scene's colour cast times a soft shadow over part of the crop, as an (H, W, 3) factor. It
     belongs to the scene, so the HR frames carry it and the LR frames inherit it from them."""
@@ -582,12 +619,13 @@ def render_hr_frames(text: str, layout: str, cfg: SynthConfig,
                      rng: np.random.Generator) -> tuple[list[Image.Image], list[np.ndarray]]:
     """The HR frames of one track and each frame's plate corners (TL, TR, BR, BL) in HR pixels."""
     canvas = (cfg.hr_size[0] * SUPERSAMPLE, cfg.hr_size[1] * SUPERSAMPLE)
-    plate = _draw_plate(text, layout, _plate_size(cfg.hr_size), rng, cfg.style).convert("RGBA")
+    art = VARIED_ARTS[int(rng.integers(len(VARIED_ARTS)))] if cfg.style == "varied" else cfg.style
+    plate = _draw_plate(text, layout, _plate_size(cfg.hr_size), rng, art).convert("RGBA")
     body = _car_body(rng, canvas)
     base = _track_quad(rng, canvas, (plate.height, plate.width))
     holder = _jitter_colour(rng, (rng.uniform(18, 70),) * 3, 3)  # dark grey plate holder
     track_light = _Lighting.draw(rng, 1.0)
-    tone = _scene_tone(rng, cfg.hr_size) if cfg.style == "heldout" else None
+    tone = _scene_tone(rng, cfg.hr_size) if _has_scene_tone(cfg.style, rng) else None
     zoom_per_frame = rng.uniform(-0.006, 0.006)  # the vehicle drifts closer or away over the track
     hr_wh = (cfg.hr_size[1], cfg.hr_size[0])
     frames, corners = [], []

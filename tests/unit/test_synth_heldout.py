@@ -109,7 +109,7 @@ def test_convolve_with_a_delta_kernel_changes_nothing() -> None:
 
 
 def test_a_bad_style_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="--style must be one of standard, heldout") as info:
+    with pytest.raises(UserError, match="--style must be one of standard, heldout, varied") as info:
         SynthConfig(tracks=1, style="fancy")
     assert "\n" not in str(info.value)
     assert SynthConfig(tracks=1, style=" HeldOut ").style == "heldout"
