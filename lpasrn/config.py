@@ -35,6 +35,7 @@ class DataConfig(StrictModel):
     # dataset's train split; validation, the best checkpoint and the hard_mining stage still use the dataset.
     synthetic_train_samples: int = Field(0, ge=0)
     synthetic_seed: int = 1000  # the stream's plates; keep it apart from the seed that made the dataset
+    synthetic_style: Literal["standard", "varied"] = "standard"  # `lpasrn synth --style` of the streamed plates
 
     @field_validator("lr_size")
     @classmethod

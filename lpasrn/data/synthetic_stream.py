@@ -31,10 +31,10 @@ class SyntheticPlateDataset(Dataset):
     """
 
     def __init__(self, samples_per_epoch: int, lr_size: tuple[int, int], scale: int, seed: int,
-                 layout: str = "mixed"):
+                 layout: str = "mixed", style: str = "standard"):
         self.samples_per_epoch = samples_per_epoch
         self.cfg = SynthConfig(tracks=1, layout=layout, seed=seed, hr_size=(lr_size[0] * scale, lr_size[1] * scale),
-                               scale=scale, frames=1)
+                               scale=scale, frames=1, style=style)
 
     def __len__(self) -> int:
         return self.samples_per_epoch

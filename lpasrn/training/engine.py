@@ -69,7 +69,8 @@ def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, t
     hard-example curriculum, or a shuffled share of the dataset's train split."""
     data = cfg.data
     if streamed:
-        stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed)
+        stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed,
+                                       style=data.synthetic_style)
         return stream, FreshPlateSampler(len(stream), session.world_size, session.world_rank)
     train_set = PlateSRDataset(tracks, data.lr_size, data.scale)
     if stage.hard_mining:

@@ -37,3 +37,10 @@ def test_loader_workers_render_the_same_batches_as_the_main_process():
                for workers in (0, 2)]
     assert batches[0]["text"] == batches[1]["text"] and torch.equal(batches[0]["hr"], batches[1]["hr"])
     assert batches[0]["index"].tolist() == list(range(12, 18))
+
+
+def test_the_stream_renders_the_configured_style():
+    standard = SyntheticPlateDataset(2, (16, 48), 2, seed=7)[1]
+    varied = SyntheticPlateDataset(2, (16, 48), 2, seed=7, style="varied")[1]
+    assert standard["text"] == varied["text"]  # the plan is the style's only shared draw
+    assert not torch.equal(standard["hr"], varied["hr"])
