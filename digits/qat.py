@@ -4,17 +4,23 @@ tfmot only understands tf-keras (Keras 2) models, so the trained Keras 3 model i
 registry factory under `use_keras(tf_keras)`, its weights copied over (same layers in the same order),
 wrapped with `quantize_model` (fake-quant nodes, Conv+BN+ReLU folded as TFLite will fold them), fine-tuned
 for a few epochs at a tenth of the learning rate, and converted to full-integer TFLite.
+
+Those fine-tuning epochs are training like any other: `digits tune` counts them in its budget (`qat_epochs`),
+and runs them once per trial, where the INT8 model is scored, never per epoch. TensorFlow is imported only
+when a model is built, so the budget arithmetic here stays importable without it.
 """
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from digits.architectures import build_model, resolve_name
 from digits.architectures.layers import use_keras
 from digits.config import DigitsConfig
-from digits.pipeline import DigitsData
-from digits.train import make_loss
 from experiments.errors import UserError
+
+if TYPE_CHECKING:
+    from digits.pipeline import DigitsData
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +39,14 @@ def qat_available() -> None:
                         "glyphray[digits] or set use_qat=false") from None
 
 
+def qat_epochs_for(epochs: int) -> int:
+    """A fifth of `epochs` (1..10): QAT only adapts trained weights to the INT8 grid."""
+    return max(1, min(QAT_MAX_EPOCHS, round(epochs * QAT_EPOCH_FRACTION)))
+
+
 def qat_epochs(cfg: DigitsConfig) -> int:
-    """A fifth of the training epochs (1..10): QAT only adapts trained weights to the INT8 grid."""
-    return max(1, min(QAT_MAX_EPOCHS, round(cfg.epochs * QAT_EPOCH_FRACTION)))
+    """The QAT fine-tuning epochs after training `cfg` for `cfg.epochs`."""
+    return qat_epochs_for(cfg.epochs)
 
 
 def to_tf_keras(model, cfg: DigitsConfig):
@@ -53,10 +64,12 @@ def to_tf_keras(model, cfg: DigitsConfig):
     return legacy
 
 
-def quantization_aware_finetune(model, cfg: DigitsConfig, data: DigitsData, verbose: int = 2):
+def quantization_aware_finetune(model, cfg: DigitsConfig, data: "DigitsData", verbose: int = 2):
     """Fine-tune a fake-quantized copy of `model`; returns the tf-keras QAT model (digits.int8_probe converts it)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
+
+    from digits.train import make_loss
 
     qat = tfmot.quantization.keras.quantize_model(to_tf_keras(model, cfg))
     qat.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate * QAT_LR_FACTOR),

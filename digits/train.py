@@ -107,10 +107,11 @@ class KeepBest(keras.callbacks.Callback):
     """Tracks the best epoch by `monitor`, checkpoints it atomically and restores its weights at the end.
 
     Unlike EarlyStopping's restore, this also restores when training ran all its epochs, so the saved
-    best_model.keras is always the best epoch, not the last.
+    best_model.keras is always the best epoch, not the last. Without a `checkpoint_dir` the best weights are
+    kept in memory only (a tuning trial reports checkpoints of its own).
     """
 
-    def __init__(self, monitor: str, checkpoint_dir: Path):
+    def __init__(self, monitor: str, checkpoint_dir: Path | None):
         super().__init__()
         self.monitor = monitor
         self.mode_max = "acc" in monitor
@@ -128,7 +129,8 @@ class KeepBest(keras.callbacks.Callback):
         if better:
             self.best, self.best_epoch = value, epoch + 1
             self.best_weights = self.model.get_weights()
-            save_model(self.model, self.checkpoint_dir / f"epoch_{epoch + 1:03d}.keras")
+            if self.checkpoint_dir is not None:
+                save_model(self.model, self.checkpoint_dir / f"epoch_{epoch + 1:03d}.keras")
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.best_weights is not None:

@@ -9,13 +9,17 @@ import argparse
 from experiments.cli_common import HelpFormatter, add_config_arguments
 
 # flag -> TuneConfig key: each flag is a shortcut for `--set key=value`
-_FLAG_KEYS = {"num_samples": "num_samples", "max_concurrent": "max_concurrent", "cpus_per_trial": "cpus_per_trial",
+_FLAG_KEYS = {"budget_epochs": "budget_epochs", "num_samples": "num_samples", "max_concurrent": "max_concurrent",
+              "cpus_per_trial": "cpus_per_trial",
               "gpus_per_trial": "gpus_per_trial", "name": "name", "storage_path": "storage_path",
               "epochs_per_trial": "epochs_per_trial", "objective": "objective"}
 
 
 def add_tune_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-samples", "--num_samples", dest="num_samples", type=int, help="trials to propose")
+    parser.add_argument("--budget-epochs", "--budget_epochs", dest="budget_epochs", type=int, metavar="N",
+                        help="trial-epochs to spend in all: every epoch any trial trains, QAT fine-tuning included")
+    parser.add_argument("--num-samples", "--num_samples", dest="num_samples", type=int,
+                        help="most trials to run (with a budget, whichever ends first)")
     parser.add_argument("--max-concurrent", "--max_concurrent", dest="max_concurrent", type=int,
                         help="trials running at once")
     parser.add_argument("--cpus-per-trial", "--cpus_per_trial", dest="cpus_per_trial", type=float,
@@ -23,7 +27,7 @@ def add_tune_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-trial", "--gpus_per_trial", dest="gpus_per_trial", type=float,
                         help="GPU share per trial, e.g. 0.25")
     parser.add_argument("--epochs-per-trial", "--epochs_per_trial", dest="epochs_per_trial", type=int,
-                        help="epochs each trial may train (ASHA stops weak ones earlier)")
+                        help="epochs each trial may train (rungs stop clearly weaker ones earlier)")
     parser.add_argument("--objective", choices=("single", "multi"),
                         help="single: INT8 accuracy; multi: INT8 accuracy and INT8 size (Pareto front)")
     parser.add_argument("--name", help="experiment name (folder under the storage path)")
@@ -34,11 +38,15 @@ def add_tune_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     tune = sub.add_parser("tune", formatter_class=HelpFormatter, help="search hyperparameters on Ray Tune",
-                          description="Optuna TPE (define-by-run, conditional on the architecture) with ASHA early\n"
-                                      "stopping on Ray Tune; every trial is scored each epoch on its full-INT8\n"
-                                      "TFLite model. A configuration already tried is never trained again.\n"
+                          description="Optuna TPE (define-by-run, conditional on the architecture) on Ray Tune,\n"
+                                      "started from each architecture's known-good settings, within a budget of\n"
+                                      "trial-epochs. Trials are stopped early on their float validation accuracy\n"
+                                      "(only where it separates them); a trial that finishes is scored on its\n"
+                                      "full-INT8 TFLite model, which decides the ranking. A configuration already\n"
+                                      "tried is never trained again; --resume continues interrupted trials.\n"
                                       "Writes <storage>/<name>/: best_hyperparameters.json/.yaml, best_config.yaml,\n"
-                                      "detailed_tuning_results.csv/.parquet and best_model/.\n"
+                                      "detailed_tuning_results.csv/.parquet (as trials end), optuna_study.log\n"
+                                      "(the Optuna study) and best_model/.\n"
                                       "On a cluster set RAY_ADDRESS (or use `ray job submit`).")
     add_config_arguments(tune, default="tune")
     add_tune_flags(tune)
@@ -54,8 +62,8 @@ def tune_overrides(args: argparse.Namespace, extra: list[str] | None = None) -> 
 def _report(outcome) -> None:
     best = outcome.best
     knobs = ", ".join(f"{k}={v}" for k, v in best["hyperparameters"].items())
-    print(f"{outcome.trials} trials trained, {outcome.repeats_answered} repeated configurations answered from "
-          f"the cache")
+    print(f"{outcome.trials} trials trained ({outcome.trial_epochs} trial-epochs), {outcome.repeats_answered} "
+          "repeated configurations answered from the cache")
     print(f"best {best['trial_id']}: int8_accuracy {best.get('int8_accuracy', float('nan')):.4f}, "
           f"int8 size {best.get('int8_size_bytes', 0) / 1024:.1f} KB: {knobs}")
     print(f"outputs in {outcome.experiment_dir}")

@@ -73,14 +73,23 @@ class TuneConfig(StrictModel):
     name: str = Field("digits_tune", min_length=1)
     storage_path: Path = Path("runs/tune")
     objective: Literal["single", "multi"] = "single"  # single: INT8 accuracy; multi: + INT8 size (Pareto front)
-    num_samples: int = Field(20, ge=1)
+    # Budget: total trial-epochs, all training counted (QAT fine-tuning too); num_samples caps the trials.
+    budget_epochs: int | None = Field(120, ge=1)
+    num_samples: int | None = Field(None, ge=1)
     max_concurrent: int = Field(2, ge=1)
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
     epochs_per_trial: int = Field(10, ge=1)
-    grace_period: int = Field(2, ge=1)  # ASHA: epochs every trial gets before it can be stopped
-    reduction_factor: int = Field(2, ge=2)
-    eval_images: int = Field(0, ge=0)  # validation images scored per epoch on the INT8 model (0: all)
+    # Early stopping on the best float validation accuracy so far (every epoch, free): at epochs
+    # grace_period * reduction_factor^k a trial is stopped when it trails the rung's top 1/reduction_factor by
+    # more than cut_margin standard errors of a difference of two accuracies on the validation images.
+    grace_period: int = Field(3, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+    cut_margin: float = Field(2.0, ge=0)
+    sampler: Literal["tpe", "random"] = "tpe"
+    n_startup_trials: int | None = Field(None, ge=0)  # random proposals before TPE (None: 2 after warm starts)
+    warm_start: bool = True  # try each architecture's known-good settings (the registry's) first
+    eval_images: int = Field(0, ge=0)  # validation images the final INT8 model is scored on (0: all)
     seed: int = 42
     max_failures: int = Field(0, ge=0)
     train_best: bool = True  # train the best configuration fully (base.epochs) and export it
@@ -91,7 +100,26 @@ class TuneConfig(StrictModel):
     def _budget(self) -> "TuneConfig":
         if self.grace_period > self.epochs_per_trial:
             raise ValueError(f"grace_period ({self.grace_period}) exceeds epochs_per_trial ({self.epochs_per_trial})")
+        if self.budget_epochs is None and self.num_samples is None:
+            raise ValueError("set budget_epochs (trial-epochs to spend) or num_samples (trials to run), or both")
+        if self.budget_epochs is not None and self.budget_epochs < self.max_trial_epochs:
+            raise ValueError(f"budget_epochs ({self.budget_epochs}) is less than one trial's "
+                             f"{self.max_trial_epochs} epochs (epochs_per_trial, plus QAT fine-tuning if it is tuned)")
         return self
+
+    @property
+    def qat_epochs(self) -> int:
+        """Epochs of QAT fine-tuning a QAT trial adds after its epochs_per_trial (counted in the budget)."""
+        from digits.qat import qat_epochs_for
+
+        return qat_epochs_for(self.epochs_per_trial)
+
+    @property
+    def max_trial_epochs(self) -> int:
+        """The most trial-epochs one trial can cost: its epochs, plus QAT fine-tuning if any trial may use QAT."""
+        choices = [self.space.quantization] + [spec.get("quantization", []) for spec in
+                                               self.space.per_architecture.values()]
+        return self.epochs_per_trial + (self.qat_epochs if any("qat" in c for c in choices) else 0)
 
     @property
     def experiment_dir(self) -> Path:

@@ -1,13 +1,16 @@
-"""`digits tune`: build the Ray Tune experiment (OptunaSearch + ASHA), run or resume it, write its outputs.
+"""`digits tune`: build the Ray Tune experiment, run or resume it, write its outputs.
 
-The experiment lives in `<storage_path>/<name>/`: Tune's own state (so `--resume` continues it), the result
-cache of unique configurations, and the outputs: best_hyperparameters.json/.yaml, detailed_tuning_results.csv
-and .parquet, and best_model/ (the best configuration trained fully through the normal workflow).
+The Ray parts are few: `search.build_searcher` (Optuna behind the budget, uniqueness and concurrency
+wrappers), `rungs.RungScheduler` (early stopping on the float signal), `trainable.run_trial` in reused
+actors, checkpoints kept one per trial, and the `progress` callbacks instead of Tune's status table.
+The experiment lives in `<storage_path>/<name>/`: Tune's own state (so `--resume` continues it, interrupted
+trials from their last epoch), the Optuna study, the result cache of unique configurations, and the outputs:
+best_hyperparameters.json/.yaml, detailed_tuning_results.csv and .parquet (rewritten as trials end), and
+best_model/ (the best configuration trained fully through the normal workflow).
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -19,9 +22,7 @@ from pathlib import Path
 
 from digits.tuning.config import TuneConfig
 from digits.tuning.outputs import TuneOutcome, write_outputs
-from digits.tuning.space import DefineByRun, config_key, hyperparameters
 from digits.tuning.trainable import TrialSettings, run_trial
-from digits.tuning.unique import CACHE_NAME, UniqueSearcher
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
 from experiments.io import ensure_folder
@@ -29,29 +30,11 @@ from experiments.io import ensure_folder
 log = logging.getLogger(__name__)
 
 TUNE_SIGINT_ENV = "TUNE_DISABLE_SIGINT_HANDLER"  # read by Tune when fit() starts
-ACCURACY = "int8_accuracy"
-SIZE = "int8_size_bytes"
-
-
-def _objective(tcfg: TuneConfig) -> tuple[str | list[str], str | list[str]]:
-    if tcfg.objective == "multi":
-        return [ACCURACY, SIZE], ["max", "min"]
-    return ACCURACY, "max"
-
-
-def build_searcher(tcfg: TuneConfig):
-    """OptunaSearch (TPE, define-by-run) behind the unique-configuration cache, limited to max_concurrent."""
-    import optuna
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
-
-    metric, mode = _objective(tcfg)
-    sampler = optuna.samplers.TPESampler(seed=tcfg.seed, multivariate=True, group=True,
-                                         n_startup_trials=min(10, max(2, tcfg.num_samples // 3)))
-    optuna_search = OptunaSearch(space=DefineByRun(tcfg.space), metric=metric, mode=mode, sampler=sampler)
-    unique = UniqueSearcher(optuna_search, functools.partial(hyperparameters, space=tcfg.space), config_key,
-                            tcfg.experiment_dir / CACHE_NAME)
-    return ConcurrencyLimiter(unique, max_concurrent=tcfg.max_concurrent)
+# The objective (INT8) is measured once, when a trial finishes; the epochs before report the float signal only.
+TUNE_STRICT_METRICS_ENV = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
+# One checkpoint kept per trial makes Tune snapshot its (small, local) state at every checkpoint, which keeps a
+# resumed experiment consistent with the kept checkpoints; Tune warns about that each time.
+TUNE_SNAPSHOT_WARNING_ENV = "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"
 
 
 def build_trainable(tcfg: TuneConfig):
@@ -64,19 +47,46 @@ def build_trainable(tcfg: TuneConfig):
     return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
 
-def build_tuner(tcfg: TuneConfig):
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+def build_rungs(tcfg: TuneConfig):
+    from digits.tuning.rungs import RUNGS_NAME, Rungs
 
-    scheduler = ASHAScheduler(time_attr="training_iteration", metric=ACCURACY, mode="max",
-                              max_t=tcfg.epochs_per_trial, grace_period=tcfg.grace_period,
-                              reduction_factor=tcfg.reduction_factor)
-    return tune.Tuner(build_trainable(tcfg),
-                      tune_config=tune.TuneConfig(search_alg=build_searcher(tcfg), scheduler=scheduler,
-                                                  num_samples=tcfg.num_samples),
-                      run_config=tune.RunConfig(name=tcfg.name, storage_path=str(tcfg.experiment_dir.parent),
-                                                failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
-                                                verbose=1))
+    return Rungs(tcfg.grace_period, tcfg.reduction_factor, tcfg.epochs_per_trial, tcfg.cut_margin,
+                 tcfg.experiment_dir / RUNGS_NAME)
+
+
+def build_tuner(tcfg: TuneConfig, points: list[dict] | None = None):
+    from ray import tune
+
+    from digits.tuning.progress import ResultsAsTrialsFinish, TrialLines
+    from digits.tuning.rungs import RungScheduler
+    from digits.tuning.search import build_searcher
+
+    run_config = tune.RunConfig(name=tcfg.name, storage_path=str(tcfg.experiment_dir.parent),
+                                failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
+                                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                callbacks=[TrialLines(tcfg), ResultsAsTrialsFinish(tcfg)], verbose=0)
+    tune_config = tune.TuneConfig(search_alg=build_searcher(tcfg, points), scheduler=RungScheduler(build_rungs(tcfg)),
+                                  num_samples=most_trials(tcfg), reuse_actors=True)
+    return tune.Tuner(build_trainable(tcfg), tune_config=tune_config, run_config=run_config)
+
+
+def most_trials(tcfg: TuneConfig) -> int:
+    """num_samples, and no more trials than the budget could pay for at the first rung (each costs that much)."""
+    bounds = [tcfg.num_samples] if tcfg.num_samples else []
+    if tcfg.budget_epochs:
+        bounds.append(max(1, tcfg.budget_epochs // min(tcfg.grace_period, tcfg.epochs_per_trial)))
+    return min(bounds)
+
+
+def describe(tcfg: TuneConfig, warm_starts: int) -> str:
+    """The experiment in one line, printed before the per-trial lines."""
+    budget = [f"{tcfg.budget_epochs} trial-epochs"] if tcfg.budget_epochs else []
+    budget += [f"{tcfg.num_samples} trials"] if tcfg.num_samples else []
+    rungs = build_rungs(tcfg).milestones
+    cuts = f"rungs at epoch {', '.join(map(str, rungs))}" if rungs else "no rungs"
+    return (f"digits tune {tcfg.name}: up to {' or '.join(budget)}, {tcfg.max_concurrent} at a time; "
+            f"{warm_starts} warm-start point(s), then {tcfg.sampler.upper()}; {tcfg.epochs_per_trial} epochs per "
+            f"trial ({cuts}), INT8 scored when a trial finishes")
 
 
 def _check_data(tcfg: TuneConfig) -> None:
@@ -112,6 +122,21 @@ def _unfinished_trials(exp_dir: Path) -> int:
 
 
 @contextlib.contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    """Environment variables set for the duration of the block (Tune reads these while it runs)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
 def _ctrl_c_recorded() -> Iterator[threading.Event]:
     """Ctrl-C still stops Tune gracefully (state saved), and we learn that it happened.
 
@@ -125,17 +150,12 @@ def _ctrl_c_recorded() -> Iterator[threading.Event]:
         interrupted.set()
         os.kill(os.getpid(), signal.SIGUSR1)
 
-    saved_env = os.environ.get(TUNE_SIGINT_ENV)
-    os.environ[TUNE_SIGINT_ENV] = "1"
     previous = signal.signal(signal.SIGINT, stop_tune)
     try:
-        yield interrupted
+        with _environment(**{TUNE_SIGINT_ENV: "1"}):
+            yield interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
-        if saved_env is None:
-            os.environ.pop(TUNE_SIGINT_ENV, None)
-        else:
-            os.environ[TUNE_SIGINT_ENV] = saved_env
 
 
 def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
@@ -150,15 +170,20 @@ def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
         _init_ray()
         tuner = tune.Tuner.restore(str(exp_dir), trainable=build_trainable(tcfg), resume_unfinished=True,
                                    resume_errored=True)
+        print(f"digits tune {tcfg.name}: resuming; interrupted trials continue from their last epoch", flush=True)
     else:
         if tune.Tuner.can_restore(str(exp_dir)):
             raise UserError(f"{exp_dir}: an experiment with this name exists; continue it with --resume or pick "
                             "another --name")
         ensure_folder(exp_dir)
         save_resolved_config(tcfg, exp_dir)
+        from digits.tuning.warm_start import warm_start_points
+
+        points = warm_start_points(tcfg.space) if tcfg.warm_start else []
         _init_ray()
-        tuner = build_tuner(tcfg)
-    with _ctrl_c_recorded() as ctrl_c:
+        tuner = build_tuner(tcfg, points)
+        print(describe(tcfg, len(points)), flush=True)
+    with _ctrl_c_recorded() as ctrl_c, _environment(**{TUNE_STRICT_METRICS_ENV: "1", TUNE_SNAPSHOT_WARNING_ENV: "0"}):
         tuner.fit()
     if ctrl_c.is_set() or _unfinished_trials(exp_dir):  # Tune saved its state and returned early
         print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`", file=sys.stderr)

@@ -1,7 +1,9 @@
-"""The outputs of a finished `digits tune`: ranked results, the best configuration, its full training.
+"""The outputs of `digits tune`: ranked results, the best configuration, its full training.
 
-Reads the experiment folder with `experiments.analysis` (the same reader `experiments analyze` uses), so the
-files agree with the analysis whatever the state of the Ray cluster.
+The results table is written as trials end (from Tune's trials, `progress.ResultsAsTrialsFinish`) and once
+more at the end from the experiment folder with `experiments.analysis` (the reader `experiments analyze`
+uses), so the files agree with the analysis whatever the state of the Ray cluster. Only trials that finished
+and were scored on their INT8 model are ranked; trials stopped early are listed after them.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pandas as pd
 import yaml
 
 from digits.config import DigitsConfig
-from digits.tuning.config import TuneConfig
+from digits.tuning.config import SearchSpace, TuneConfig
 from digits.tuning.space import config_key, hyperparameters, trial_digits_config
 from digits.tuning.unique import CACHE_NAME, ResultCache
 from experiments.analysis import CONFIG_PREFIX, pareto_front, read_run
@@ -46,10 +48,15 @@ class TuneOutcome:
     best: dict[str, Any]
     files: list[Path]
     repeats_answered: int
+    trial_epochs: int = 0
 
 
-RESULT_COLUMNS = ("trial_id", "status", "iterations", ACCURACY, SIZE, "val_accuracy", "accuracy", "val_loss",
-                  "time_total_s")
+RESULT_COLUMNS = ("trial_id", "outcome", "epoch", "trial_epochs", ACCURACY, SIZE, "best_val_accuracy",
+                  "val_accuracy", "accuracy", "val_loss", "time_total_s")
+INTEGER_COLUMNS = ("epoch", "trial_epochs", SIZE, "qat_epochs", "val_images", "iterations", "training_iteration")
+KNOB_NAMES = ("architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
+              "label_smoothing", "dropout", "quantization")
+OUTCOME_ORDER = {"finished": 0, "stopped": 1, "unfinished": 2, "error": 3}
 
 
 def _trial_config(row: pd.Series) -> dict[str, Any]:
@@ -57,27 +64,69 @@ def _trial_config(row: pd.Series) -> dict[str, Any]:
             if column.startswith(CONFIG_PREFIX) and not (isinstance(value, float) and math.isnan(value))}
 
 
-def results_table(tcfg: TuneConfig) -> pd.DataFrame:
-    """One row per trained trial: canonical knobs, last INT8 metrics, Pareto flag; best first."""
-    trials = read_run(tcfg.experiment_dir).trials
-    if ACCURACY not in trials.columns:
-        raise UserError(f"{tcfg.experiment_dir}: no trial reported {ACCURACY} (see the trials' error.txt)")
-    knobs = [hyperparameters(_trial_config(row), tcfg.space) for _, row in trials.iterrows()]
-    table = pd.concat([trials[[c for c in RESULT_COLUMNS if c in trials.columns]].reset_index(drop=True),
-                       pd.DataFrame(knobs)], axis=1)
+def _outcome(row: pd.Series) -> str:
+    """finished: scored on its INT8 model; stopped: at a rung (no INT8 score); unfinished: still running or
+    interrupted; error."""
+    if row.get("status") == "ERROR":
+        return "error"
+    if pd.notna(row.get(ACCURACY)):
+        return "finished"
+    return "stopped" if row.get("status") == "TERMINATED" else "unfinished"
+
+
+def trials_frame(trials: list, status: dict[str, str] | None = None) -> pd.DataFrame:
+    """Tune's Trial objects as the rows `experiments.analysis.read_run` gives (config/<knob>, last metrics);
+    `status` replaces the status of some trials (by id)."""
+    status = status or {}
+    rows = []
+    for trial in trials:
+        result = {key: value for key, value in (trial.last_result or {}).items()
+                  if key != "config" and (value is None or isinstance(value, (int, float, str, bool)))}
+        config = {f"{CONFIG_PREFIX}{key}": value for key, value in (trial.config or {}).items()}
+        rows.append({**result, "trial_id": trial.trial_id, "status": status.get(trial.trial_id, trial.status),
+                     **config})
+    return pd.DataFrame(rows)
+
+
+def results_table(trials: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
+    """One row per trial with its canonical knobs: finished trials ranked by INT8 accuracy (then size), then
+    trials stopped early (furthest first), unfinished and errored ones; `rank` only for finished trials."""
+    if trials.empty:
+        return pd.DataFrame(columns=["rank", *RESULT_COLUMNS, *KNOB_NAMES, "config_key", "pareto"])
+    trials = trials.reset_index(drop=True)
+    knobs = [hyperparameters(_trial_config(row), space) for _, row in trials.iterrows()]
+    table = pd.concat([trials[[c for c in RESULT_COLUMNS if c in trials.columns]], pd.DataFrame(knobs)], axis=1)
+    table["outcome"] = [_outcome(row) for _, row in trials.iterrows()]
+    for column in (ACCURACY, SIZE, "epoch", "best_val_accuracy"):
+        if column not in table.columns:
+            table[column] = math.nan
     table["config_key"] = [config_key(k) for k in knobs]
-    table = table[table[ACCURACY].notna()].reset_index(drop=True)
-    table["pareto"] = pareto_front(table, ACCURACY, SIZE)
-    table = table.sort_values([ACCURACY, SIZE], ascending=[False, True], kind="stable").reset_index(drop=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table
+    finished = table["outcome"] == "finished"
+    table["pareto"] = pareto_front(table, ACCURACY, SIZE) & finished
+    table["_order"] = table["outcome"].map(OUTCOME_ORDER)
+    table = table.sort_values(["_order", ACCURACY, SIZE, "epoch", "best_val_accuracy"],
+                              ascending=[True, False, True, False, False], kind="stable", na_position="last")
+    table = table.drop(columns="_order").reset_index(drop=True)
+    ranks = pd.array([i + 1 if done else pd.NA for i, done in enumerate(table["outcome"] == "finished")],
+                     dtype="Int64")
+    table.insert(0, "rank", ranks)
+    for column in INTEGER_COLUMNS:  # integers stay integers, also where a trial has no value
+        if column in table.columns:
+            table[column] = pd.to_numeric(table[column], errors="coerce").round().astype("Int64")
+    first = ["rank", *RESULT_COLUMNS]
+    return table[[c for c in first if c in table.columns] + [c for c in table.columns if c not in first]]
+
+
+def _plain(value: Any) -> Any:
+    """numpy / pandas scalars as JSON's own types (NA as None)."""
+    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _knobs(row: pd.Series, tcfg: TuneConfig) -> dict[str, Any]:
-    names = ["architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
-             "label_smoothing", "dropout", "quantization"]
-    values = {n: row[n] for n in names if n in row.index and not (isinstance(row[n], float) and math.isnan(row[n]))}
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+    values = {name: _plain(row[name]) for name in KNOB_NAMES if name in row.index and _plain(row[name]) is not None}
+    return hyperparameters(values, tcfg.space)
 
 
 def best_config(knobs: dict[str, Any], tcfg: TuneConfig) -> DigitsConfig:
@@ -98,22 +147,36 @@ def _write_table(table: pd.DataFrame, exp_dir: Path) -> list[Path]:
     return [csv_path, parquet_path]
 
 
+def write_results(trials: pd.DataFrame, tcfg: TuneConfig) -> pd.DataFrame:
+    """detailed_tuning_results.csv/.parquet of `trials` (rows as `read_run` or `trials_frame` give them)."""
+    table = results_table(trials, tcfg.space)
+    _write_table(table, tcfg.experiment_dir)
+    return table
+
+
 def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutcome:
     exp_dir = tcfg.experiment_dir
-    table = results_table(tcfg)
+    table = results_table(read_run(exp_dir).trials, tcfg.space)
     files = _write_table(table, exp_dir)
-    best_row = table.iloc[0]
+    finished = table[table["outcome"] == "finished"]
+    if finished.empty:
+        raise UserError(f"{exp_dir}: no trial finished with an INT8 score (see the trials' error.txt, or raise "
+                        "budget_epochs)")
+    best_row = finished.iloc[0]
     knobs = _knobs(best_row, tcfg)
     cfg = best_config(knobs, tcfg)
-    metrics = {k: (best_row[k].item() if hasattr(best_row[k], "item") else best_row[k])
-               for k in (ACCURACY, SIZE, "val_accuracy", "iterations") if k in best_row.index}
-    front = [{"trial_id": r["trial_id"], **_knobs(r, tcfg), ACCURACY: float(r[ACCURACY]), SIZE: float(r[SIZE])}
-             for _, r in table[table["pareto"]].iterrows()]
+    metric_names = (ACCURACY, SIZE, "best_val_accuracy", "val_accuracy", "epoch", "trial_epochs")
+    metrics = {k: _plain(best_row[k]) for k in metric_names if k in best_row.index}
+    front = [{"trial_id": r["trial_id"], **_knobs(r, tcfg), ACCURACY: float(r[ACCURACY]), SIZE: _plain(r[SIZE])}
+             for _, r in finished[finished["pareto"]].iterrows()]
     cache = ResultCache(exp_dir / CACHE_NAME)
+    spent = pd.to_numeric(table.get("trial_epochs", pd.Series(dtype=float)), errors="coerce").fillna(0)
     summary = {"objective": tcfg.objective, "metric": ACCURACY if tcfg.objective == "single" else [ACCURACY, SIZE],
                "mode": "max" if tcfg.objective == "single" else ["max", "min"],
                "best": {"trial_id": best_row["trial_id"], "hyperparameters": knobs, **metrics},
-               "pareto_front": front, "trials_trained": int(len(table)),
+               "pareto_front": front, "trials_trained": int(len(table)), "trials_finished": int(len(finished)),
+               "trials_stopped_early": int((table["outcome"] == "stopped").sum()),
+               "trial_epochs_spent": int(spent.sum()), "budget_epochs": tcfg.budget_epochs,
                "repeats_answered_from_cache": cache.repeats_answered}
     files.append(atomic_write_text(exp_dir / BEST_JSON, json.dumps(summary, indent=2, default=str) + "\n"))
     snippet = {key: value for key, value in cfg.model_dump(mode="json").items() if key in SNIPPET_KEYS
@@ -125,7 +188,8 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
     files.append(atomic_write_text(exp_dir / BEST_CONFIG, config_to_yaml(cfg)))
     if tcfg.train_best if train_best is None else train_best:
         files.extend(train_best_model(cfg, tcfg))
-    return TuneOutcome(exp_dir, int(len(table)), summary["best"], files, cache.repeats_answered)
+    return TuneOutcome(exp_dir, int(len(table)), summary["best"], files, cache.repeats_answered,
+                       summary["trial_epochs_spent"])
 
 
 def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[Path]:

@@ -19,13 +19,41 @@ _SPACE_FIELD = {"optimizer": "optimizers"}  # knob -> SearchSpace field when the
 _SIGNIFICANT_DIGITS = 12
 
 
-def _spec(space: SearchSpace, knob: str, architecture: str) -> tuple[Any, str]:
+def knob_spec(space: SearchSpace, knob: str, architecture: str) -> tuple[Any, str]:
     """(range or choices, Optuna parameter name) of `knob` for `architecture`."""
     field = _SPACE_FIELD.get(knob, knob)
     overrides = space.per_architecture.get(architecture, {})
     if field in overrides:
         return overrides[field], f"{knob}@{architecture}"
     return getattr(space, field), knob
+
+
+def is_asked(spec: Any) -> bool:
+    """Whether Optuna is asked for a knob with this range or these choices (a single value is fixed, not asked)."""
+    if isinstance(spec, dict):
+        spec = FloatRange.model_validate(spec)
+    if isinstance(spec, FloatRange):
+        return spec.low != spec.high
+    return len(spec) > 1
+
+
+def contains(spec: Any, value: Any) -> bool:
+    """Whether `value` is one of the choices, or inside the range (and on its grid when it has a step)."""
+    if isinstance(spec, dict):
+        spec = FloatRange.model_validate(spec)
+    if isinstance(spec, FloatRange):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not spec.low <= value <= spec.high:
+            return False
+        return spec.step is None or abs((value - spec.low) / spec.step - round((value - spec.low) / spec.step)) < 1e-9
+    return value in list(spec)
+
+
+def _typed(spec: Any, value: Any) -> Any:
+    """Integer choices stay integers (a results table read back with gaps turns 32 into 32.0)."""
+    if isinstance(spec, list) and spec and all(isinstance(c, int) and not isinstance(c, bool) for c in spec) \
+            and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _suggest(trial: Any, name: str, spec: Any) -> Any:
@@ -54,7 +82,7 @@ class DefineByRun:
         for knob in KNOBS:
             if knob == "focal_alpha" and not gamma or knob == "label_smoothing" and gamma:
                 continue
-            spec, name = _spec(self.space, knob, architecture)
+            spec, name = knob_spec(self.space, knob, architecture)
             value = _suggest(trial, name, spec)
             if knob == "focal_gamma":
                 gamma = value
@@ -69,11 +97,11 @@ def hyperparameters(config: dict[str, Any], space: SearchSpace) -> dict[str, Any
     architecture = config.get("architecture", space.architectures[0])
     values: dict[str, Any] = {"architecture": architecture}
     for knob in KNOBS:
-        spec, name = _spec(space, knob, architecture)
+        spec, name = knob_spec(space, knob, architecture)
         if name in config:
-            values[knob] = config[name]
+            values[knob] = _typed(spec, config[name])
         elif knob in config:
-            values[knob] = config[knob]
+            values[knob] = _typed(spec, config[knob])
         elif isinstance(spec, FloatRange) and spec.low == spec.high or isinstance(spec, list) and len(spec) == 1:
             values[knob] = spec.low if isinstance(spec, FloatRange) else spec[0]
     return canonical(values)

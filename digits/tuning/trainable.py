@@ -1,15 +1,14 @@
-"""One Ray Tune trial: the trial's digits config trained for `epochs_per_trial`, INT8-scored every epoch.
+"""One Ray Tune trial: the Ray side of `digits.tuning.trial` (report to Tune, resume from Tune's checkpoint).
 
-Runs inside a Ray worker. TensorFlow is told how many threads the trial owns (Ray's OMP_NUM_THREADS does not
-reach it) and to grow GPU memory on demand, so fractional-GPU trials can share one device.
+Runs inside a Ray worker that Tune reuses for the next trial (`reuse_actors`), so TensorFlow is imported and the
+images are read once per worker. TensorFlow is told how many threads the trial owns (Ray's OMP_NUM_THREADS does
+not reach it) and to grow GPU memory on demand, so fractional-GPU trials can share one device.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +49,11 @@ def configure_tensorflow(threads: int) -> None:
             log.debug("GPU memory growth already fixed: %s", err)
 
 
-def record_training(experiment_dir: str, trial_id: str, values: dict[str, Any]) -> None:
-    """Append one line per training started: the audit trail that shows no configuration was trained twice."""
+def record_training(experiment_dir: str, trial_id: str, values: dict[str, Any], resumed_from_epoch: int = 0) -> None:
+    """Append one line per training started: the audit trail that shows no configuration was trained twice, and
+    that a resumed trial continued where it stopped (`resumed_from_epoch`)."""
     line = json.dumps({"trial_id": trial_id, "key": config_key(values), "hyperparameters": values,
-                       "started": time.time()}, sort_keys=True)
+                       "resumed_from_epoch": resumed_from_epoch, "started": time.time()}, sort_keys=True)
     try:
         Path(experiment_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(experiment_dir) / TRAINING_LOG_NAME, "a", encoding="utf-8") as fh:
@@ -62,24 +62,26 @@ def record_training(experiment_dir: str, trial_id: str, values: dict[str, Any]) 
         log.warning("cannot record the training in %s: %s", experiment_dir, err)
 
 
+def report_to_tune(metrics: dict, checkpoint_dir: Path | None) -> None:
+    """`digits.tuning.trial`'s reporter: Tune copies the checkpoint to the experiment before this returns."""
+    from ray import tune
+
+    checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir is not None else None
+    tune.report(metrics, checkpoint=checkpoint)
+
+
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
-    """Ray Tune function trainable: build, train, report `int8_accuracy` / `int8_size_bytes` each epoch."""
+    """Ray Tune function trainable: one trial of `digits.tuning.trial`, continued from Tune's checkpoint if any."""
     from ray import tune
 
     configure_tensorflow(settings.threads)
-    from digits.int8_probe import Int8Probe
-    from digits.pipeline import build_datasets
-    from digits.train import train_model
+    from digits.tuning.trial import read_state, train_trial
 
     values = hyperparameters(config, settings.space)
-    context = tune.get_context()
-    record_training(settings.experiment_dir, context.get_trial_id(), values)
-    work_dir = Path(tempfile.mkdtemp(prefix="trial-", dir=os.getcwd()))
-    try:
-        cfg = trial_digits_config(settings.base, values, settings.epochs, export_dir=work_dir,
-                                  early_stopping={"enabled": False})
-        data = build_datasets(cfg)
-        probe = Int8Probe(cfg, data, tune.report, settings.eval_images)
-        train_model(cfg, data=data, model_dir=work_dir, verbose=0, callbacks=[probe])
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    cfg = trial_digits_config(settings.base, values, settings.epochs, early_stopping={"enabled": False})
+    checkpoint = tune.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext() as folder:
+        resume_from = Path(folder) if folder is not None else None
+        record_training(settings.experiment_dir, tune.get_context().get_trial_id(), values,
+                        read_state(resume_from).epoch)
+        train_trial(cfg, report_to_tune, resume_from, settings.eval_images)

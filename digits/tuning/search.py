@@ -1,0 +1,100 @@
+"""The search of `digits tune`: an Optuna study (TPE by default) behind three small wrappers.
+
+    ConcurrencyLimiter(BudgetSearcher(UniqueSearcher(TrialOptunaSearch)))
+
+- `TrialOptunaSearch` is Ray's OptunaSearch with the study kept in the experiment
+  (`<experiment>/optuna_study.log`, an Optuna journal), so Optuna's own tools work on it (`load_study`, then
+  `optuna.visualization`). Optuna's intermediate values are the float signal the rungs decide on (the best
+  validation accuracy so far, every epoch); its objective is the INT8 accuracy a finished trial measured. A
+  trial stopped at a rung never measured INT8 and is told to Optuna as pruned, which TPE ranks by how far it got.
+- The first trials are the warm-start points (`warm_start`): each architecture's known-good settings.
+  TPE then needs only a couple of random proposals before it models (`n_startup_trials`).
+- `UniqueSearcher` answers repeated configurations from a cache; `BudgetSearcher` keeps to the budget.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search.optuna import OptunaSearch
+
+from digits.tuning.budget import BudgetSearcher, trial_epochs
+from digits.tuning.config import TuneConfig
+from digits.tuning.rungs import EPOCH, SIGNAL
+from digits.tuning.space import DefineByRun, config_key, hyperparameters
+from digits.tuning.unique import CACHE_NAME, UniqueSearcher
+from digits.tuning.warm_start import warm_start_points
+
+STUDY_NAME = "optuna_study.log"
+ACCURACY = "int8_accuracy"
+SIZE = "int8_size_bytes"
+RANDOM_AFTER_WARM_START = 2  # random proposals after the warm-start points, before TPE models
+
+
+def objective(tcfg: TuneConfig) -> tuple[str | list[str], str | list[str]]:
+    if tcfg.objective == "multi":
+        return [ACCURACY, SIZE], ["max", "min"]
+    return ACCURACY, "max"
+
+
+class TrialOptunaSearch(OptunaSearch):
+    """OptunaSearch for trials that report a float signal every epoch and INT8 metrics once, when finished."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, list) or trial_id in self._completed_trials or SIGNAL not in result:
+            return  # Optuna has no intermediate values for several objectives
+        self._ot_trials[trial_id].report(float(result[SIGNAL]), int(result.get(EPOCH, 0)))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        finished = bool(result) and all(result.get(m) is not None for m in metrics)
+        super().on_trial_complete(trial_id, result if finished else None, error)  # no objective: pruned
+
+
+def study_storage(experiment_dir: Path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(Path(experiment_dir) / STUDY_NAME)))
+
+
+def load_study(experiment_dir: str | Path, name: str | None = None):
+    """The Optuna study of a `digits tune` experiment, for Optuna's own tools (visualisations, dataframes)."""
+    import optuna
+
+    experiment_dir = Path(experiment_dir)
+    return optuna.load_study(study_name=name or experiment_dir.name, storage=study_storage(experiment_dir))
+
+
+def build_sampler(tcfg: TuneConfig, warm_starts: int):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours to print
+    if tcfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=tcfg.seed)
+    startup = tcfg.n_startup_trials if tcfg.n_startup_trials is not None else warm_starts + RANDOM_AFTER_WARM_START
+    # multivariate + group: TPE models knobs jointly, per branch of the conditional space; constant_liar keeps
+    # concurrent trials apart.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # `group`: experimental since 2.8
+        return optuna.samplers.TPESampler(seed=tcfg.seed, n_startup_trials=startup, multivariate=True, group=True,
+                                          constant_liar=True)
+
+
+def build_searcher(tcfg: TuneConfig, points: list[dict[str, Any]] | None = None):
+    """The searcher stack of the module docstring; `points` default to the warm-start points of the space."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    if points is None:
+        points = warm_start_points(tcfg.space) if tcfg.warm_start else []
+    metric, mode = objective(tcfg)
+    optuna_search = TrialOptunaSearch(space=DefineByRun(tcfg.space), metric=metric, mode=mode,
+                                      sampler=build_sampler(tcfg, len(points)), points_to_evaluate=points or None,
+                                      study_name=tcfg.name, storage=study_storage(tcfg.experiment_dir))
+    unique = UniqueSearcher(optuna_search, functools.partial(hyperparameters, space=tcfg.space), config_key,
+                            tcfg.experiment_dir / CACHE_NAME)
+    budget = BudgetSearcher(unique, tcfg.budget_epochs, tcfg.max_trial_epochs,
+                            functools.partial(trial_epochs, tcfg=tcfg))
+    return ConcurrencyLimiter(budget, max_concurrent=tcfg.max_concurrent)
