@@ -1,14 +1,25 @@
-"""`digits tune` (Optuna TPE + ASHA on Ray Tune) against KerasTuner (RandomSearch, Hyperband), side by side.
+"""`digits tune` against KerasTuner (RandomSearch, Hyperband, BayesianOptimization): a study, side by side.
 
-    python bench/tune_vs_kerastuner.py [--config tune] [--set k=v ...] [--samples 8] [--epochs 3]
-                                       [--target 0.9] [--data DIR]
+    python bench/tune_vs_kerastuner.py [--seeds 5] [--budgets 20,40] [--epochs 5] [--concurrency 1,2]
+        [--train-images 300] [--val-images 150] [--test-images 600] [--target 0.85]
+        [--methods digits,random,hyperband,bayesian] [--config tune] [--set KEY=VALUE ...] [--out DIR]
 
-Same search space (the tune file's `space`; per-architecture ranges are not given to KerasTuner), same data,
-same budget of trial-epochs (samples x epochs; Hyperband spends what its schedule spends and the table says
-how much), and the same score: INT8 TFLite accuracy after each epoch (the digits INT8 probe, fed into Keras'
-logs so KerasTuner optimises it too). Prints best INT8 accuracy, trial-epochs used, trial-epochs until the
-target accuracy was first reached, and wall time with 1 and 2 concurrent trials (KerasTuner runs one at a
-time). Needs `keras-tuner` (bench-only dependency). Without --data, a few hundred scikit-learn digits.
+Per seed, a fresh draw of scikit-learn digits into a training split, a validation split (what every search
+sees and ranks by) and a held-out test split that no search sees. Per budget B, every method searches the tune
+file's `space` (KerasTuner gets every knob unconditionally, without the per-architecture ranges) with at most B
+trial-epochs: every epoch a trial trains, QAT fine-tuning included, counted alike for all methods; a trial
+starts only if its largest possible cost still fits. Every method scores a trial the same way: the INT8
+TFLite model of its best validation epoch (PTQ, or QAT fine-tuning first), on the validation split.
+Each method's best configuration is then retrained the same way (epochs_per_trial, the seed) and its INT8
+model scored on the held-out split.
+
+Printed per method and budget: test INT8 accuracy over seeds (mean, sd, min-max), trial-epochs used, the
+trial-epochs spent until a trial first scored >= --target on validation (median over seeds; '-' when most
+seeds never got there), and wall seconds per trial-epoch (digits tune at each --concurrency; KerasTuner runs
+one trial at a time; digits tune's wall includes starting Ray and its first worker, shown apart as start-up s,
+and the seconds per trial-epoch after it). Then the goal:
+the smallest budget at which digits tune's mean reaches KerasTuner's best mean. Every run also goes to
+<out>/runs.csv. Needs `keras-tuner` (pip install -e '.[bench]').
 """
 from __future__ import annotations
 
@@ -17,10 +28,13 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import csv  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -28,68 +42,131 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from digits.tuning.config import FloatRange, TuneConfig, load_tune_config  # noqa: E402
 from experiments.errors import UserError, cli_entrypoint  # noqa: E402
 
+KERAS_TUNERS = {"random": "KerasTuner RandomSearch", "hyperband": "KerasTuner Hyperband",
+                "bayesian": "KerasTuner BayesianOptimization"}
+KNOB_NAMES = ("architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
+              "label_smoothing", "dropout", "quantization")
+SPACE_FIELDS = {"architecture": "architectures", "optimizer": "optimizers"}  # knob -> SearchSpace field
+
 
 @dataclass
-class Row:
-    method: str
-    concurrent: int
-    trials: int
+class Search:
+    """What one search left: its best configuration, (trial-epochs spent, validation INT8) per scored trial."""
+
+    best: dict
+    events: list[tuple[int, float]]
     trial_epochs: int
-    best_int8: float
+    wall_s: float
+    startup_s: float = 0.0
+
+
+@dataclass
+class Run:
+    method: str
+    seed: int
+    budget: int
+    trial_epochs: int
+    best_val_int8: float
+    test_int8: float
     epochs_to_target: int | None
     wall_s: float
+    startup_s: float
+    best: dict = field(default_factory=dict)
 
 
-def epochs_to_target(accuracies_in_time_order: list[float], target: float) -> int | None:
-    """How many trial-epochs had run when INT8 accuracy first reached `target` (None: never)."""
-    for index, accuracy in enumerate(accuracies_in_time_order, 1):
-        if accuracy >= target:
-            return index
-    return None
-
-
-def small_sklearn_digits(root: Path, train: int = 400, test: int = 150) -> Path:
-    from digits.sklearn_import import import_sklearn_digits
-
-    import_sklearn_digits(root)
-    for split, keep in (("train", train), ("test", test)):
-        labels = root / split / "labels.txt"
-        labels.write_text("\n".join(labels.read_text().splitlines()[:keep]) + "\n")
-    return root
+def epochs_to_target(events: list[tuple[int, float]], target: float) -> int | None:
+    """Trial-epochs spent when a trial first scored `target` or better (None: never)."""
+    return next((spent for spent, accuracy in events if accuracy >= target), None)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# digits tune
+# Data: training / validation (searched) / held-out test (never searched), a fresh draw per seed
 # ----------------------------------------------------------------------------------------------------------
-def run_digits_tune(tcfg: TuneConfig, concurrent: int, storage: Path, target: float) -> Row:
+def _write_split(folder: Path, rows: list[tuple[Path, str]]) -> None:
+    folder.mkdir(parents=True)
+    lines = []
+    for source, label in rows:
+        shutil.copy2(source, folder / source.name)
+        lines.append(f"{source.name}\t{label}")
+    (folder / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def seed_splits(pool: Path, out: Path, seed: int, train: int, val: int, test: int) -> tuple[Path, Path]:
+    """`out/search/{train,test}` (test = the searches' validation) and `out/heldout`, disjoint draws of `pool`."""
+    import numpy as np
+
+    rows = []
+    for split in ("train", "test"):
+        for line in (pool / split / "labels.txt").read_text(encoding="utf-8").splitlines():
+            name, label = line.split("\t")
+            rows.append((pool / split / name, label))
+    if train + val + test > len(rows):
+        raise UserError(f"--train-images + --val-images + --test-images ({train + val + test}) exceed the "
+                        f"{len(rows)} scikit-learn digits")
+    order = np.random.default_rng(seed).permutation(len(rows))
+    picks = [[rows[i] for i in order[start:start + count]]
+             for start, count in ((0, train), (train, val), (train + val, test))]
+    _write_split(out / "search" / "train", picks[0])
+    _write_split(out / "search" / "test", picks[1])
+    _write_split(out / "heldout", picks[2])
+    return out / "search", out / "heldout"
+
+
+def study_config(args: argparse.Namespace, data: Path, seed: int, budget: int, concurrency: int,
+                 storage: Path) -> TuneConfig:
+    epochs = args.epochs
+    overrides = [f"epochs_per_trial={epochs}", f"grace_period={min(3, epochs)}", "cpus_per_trial=1",
+                 f"base.data_sources=[{{path: '{data}', weight: 1}}]", *args.overrides,
+                 f"budget_epochs={budget}", "num_samples=null", f"max_concurrent={concurrency}", "train_best=false",
+                 f"seed={seed}", f"base.seed={seed}", f"storage_path={storage}", f"name=c{concurrency}"]
+    return load_tune_config(args.config, overrides)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The searches
+# ----------------------------------------------------------------------------------------------------------
+def search_digits_tune(tcfg: TuneConfig) -> Search:
     from digits.tuning.driver import run_tune
     from experiments.analysis import read_run
 
-    tcfg = TuneConfig.model_validate({**tcfg.model_dump(), "max_concurrent": concurrent, "train_best": False,
-                                      "storage_path": str(storage), "name": f"bench_c{concurrent}"})
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     outcome = run_tune(tcfg)
     wall = time.perf_counter() - start
-    history = read_run(outcome.experiment_dir).history.sort_values("timestamp", kind="stable")
-    accuracies = [float(a) for a in history["int8_accuracy"].dropna()]
-    return Row("digits tune (TPE+ASHA)", concurrent, outcome.trials, len(accuracies), max(accuracies, default=0.0),
-               epochs_to_target(accuracies, target), wall)
+    history = read_run(outcome.experiment_dir).history.sort_values(["timestamp", "step"], kind="stable")
+    spent, last, events = 0, {}, []
+    for _, row in history.iterrows():
+        epochs = int(row["trial_epochs"])
+        spent += epochs - last.get(row["trial_id"], 0)
+        last[row["trial_id"]] = epochs
+        if "int8_accuracy" in row and row["int8_accuracy"] == row["int8_accuracy"]:  # not NaN
+            events.append((spent, float(row["int8_accuracy"])))
+    first_trial_start = min(row["timestamp"] - row["time_this_iter_s"] for _, row in history.iterrows())
+    return Search(outcome.best["hyperparameters"], events, spent, wall, max(0.0, first_trial_start - started))
 
 
-# ----------------------------------------------------------------------------------------------------------
-# KerasTuner
-# ----------------------------------------------------------------------------------------------------------
-def kerastuner_rows(tcfg: TuneConfig, target: float, work: Path) -> list[Row]:
+class Ledger:
+    """Trial-epochs a KerasTuner search spent and what each trial scored."""
+
+    def __init__(self, budget: int, max_trial_epochs: int):
+        self.budget, self.max_trial_epochs = budget, max_trial_epochs
+        self.spent, self.events = 0, []
+
+    def fits_another(self) -> bool:
+        return self.spent + self.max_trial_epochs <= self.budget
+
+
+def search_kerastuner(kind: str, tcfg: TuneConfig, work: Path) -> Search:
     import keras_tuner as kt
 
     from digits.architectures import create_model
-    from digits.int8_probe import Int8Probe
-    from digits.pipeline import build_datasets
-    from digits.train import compile_model
+    from digits.int8_probe import int8_accuracy, int8_model_bytes
+    from digits.qat import qat_epochs
+    from digits.train import KeepBest, build_callbacks, compile_model
     from digits.tuning.space import trial_digits_config
+    from digits.tuning.trial import evaluation_images, trial_data
 
     space = tcfg.space
-    accuracies: list[float] = []
+    ledger = Ledger(tcfg.budget_epochs, tcfg.max_trial_epochs)
 
     def choose(hp, name: str, spec):
         if isinstance(spec, FloatRange):
@@ -98,69 +175,142 @@ def kerastuner_rows(tcfg: TuneConfig, target: float, work: Path) -> list[Row]:
             return hp.Float(name, spec.low, spec.high, step=spec.step, sampling="log" if spec.log else "linear")
         return hp.Choice(name, list(spec))
 
-    class Int8IntoLogs(Int8Probe):
-        """The digits INT8 probe writing into Keras' logs, so KerasTuner's objective can read it."""
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.reporter = (logs if logs is not None else {}).update
-            super().on_epoch_end(epoch, logs)
-            accuracies.append(float(logs["int8_accuracy"]) if logs is not None else 0.0)
+    def config(hp, epochs: int):
+        values = {knob: choose(hp, knob, getattr(space, SPACE_FIELDS.get(knob, knob))) for knob in KNOB_NAMES}
+        return trial_digits_config(tcfg.base, values, epochs, early_stopping={"enabled": False})
 
     class DigitsHyperModel(kt.HyperModel):
-        def config(self, hp):
-            values = {"architecture": choose(hp, "architecture", space.architectures),
-                      "optimizer": choose(hp, "optimizer", space.optimizers),
-                      "learning_rate": choose(hp, "learning_rate", space.learning_rate),
-                      "batch_size": choose(hp, "batch_size", space.batch_size),
-                      "focal_gamma": choose(hp, "focal_gamma", space.focal_gamma),
-                      "focal_alpha": choose(hp, "focal_alpha", space.focal_alpha),
-                      "label_smoothing": choose(hp, "label_smoothing", space.label_smoothing),
-                      "dropout": choose(hp, "dropout", space.dropout),
-                      "quantization": choose(hp, "quantization", space.quantization)}
-            return trial_digits_config(tcfg.base, values, tcfg.epochs_per_trial,
-                                       early_stopping={"enabled": False})
-
         def build(self, hp):
-            cfg = self.config(hp)
+            cfg = config(hp, tcfg.epochs_per_trial)
             model = create_model(cfg.model_architecture, cfg)
             compile_model(model, cfg)
             return model
 
-        def fit(self, hp, model, *args, callbacks=(), **kwargs):
-            cfg = self.config(hp)
-            data = build_datasets(cfg)
-            probe = Int8IntoLogs(cfg, data, lambda metrics: None, tcfg.eval_images)
-            return model.fit(data.train, steps_per_epoch=data.steps_per_epoch, validation_data=data.validation,
-                             callbacks=[probe, *callbacks], verbose=0, epochs=kwargs.get("epochs", cfg.epochs),
-                             initial_epoch=kwargs.get("initial_epoch", 0))
+        def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
+            epochs = epochs or tcfg.epochs_per_trial
+            cfg = config(hp, epochs)
+            data = trial_data(cfg)
+            keep_best = KeepBest("val_accuracy", None)
+            model.fit(data.train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
+                      validation_data=data.validation, callbacks=build_callbacks(cfg, keep_best, None, callbacks),
+                      shuffle=False, verbose=0)
+            content = int8_model_bytes(model, cfg, data)  # the best validation epoch, as digits tune scores it
+            accuracy = int8_accuracy(content, *evaluation_images(data, tcfg.eval_images, cfg.seed))
+            ledger.spent += epochs - initial_epoch + (qat_epochs(cfg) if cfg.use_qat else 0)
+            ledger.events.append((ledger.spent, accuracy))
+            return {"int8_accuracy": accuracy}
 
-    objective = kt.Objective("int8_accuracy", direction="max")
-    tuners = {"KerasTuner RandomSearch": kt.RandomSearch(DigitsHyperModel(), objective=objective,
-                                                         max_trials=tcfg.num_samples, seed=tcfg.seed,
-                                                         directory=str(work), project_name="random"),
-              "KerasTuner Hyperband": kt.Hyperband(DigitsHyperModel(), objective=objective,
-                                                   max_epochs=tcfg.epochs_per_trial, factor=3,
-                                                   hyperband_iterations=1, seed=tcfg.seed, directory=str(work),
-                                                   project_name="hyperband")}
-    rows = []
-    for name, tuner in tuners.items():
-        accuracies.clear()
-        start = time.perf_counter()
-        tuner.search(epochs=tcfg.epochs_per_trial, verbose=0)
-        wall = time.perf_counter() - start
-        rows.append(Row(name, 1, len(tuner.oracle.trials), len(accuracies), max(accuracies, default=0.0),
-                        epochs_to_target(list(accuracies), target), wall))
-    return rows
+    tuner_class = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}[kind]
+
+    class Budgeted(tuner_class):
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            if not ledger.fits_another():
+                self.oracle.max_trials = len(self.oracle.trials)  # the next create_trial says STOPPED
+
+    common = {"objective": kt.Objective("int8_accuracy", direction="max"), "seed": tcfg.seed,
+              "directory": str(work), "project_name": kind, "overwrite": True}
+    if kind == "hyperband":
+        tuner = Budgeted(DigitsHyperModel(), max_epochs=tcfg.epochs_per_trial, factor=3, hyperband_iterations=1000,
+                         **common)
+    else:
+        tuner = Budgeted(DigitsHyperModel(), max_trials=10 ** 6, **common)
+    start = time.perf_counter()
+    tuner.search(verbose=0)
+    wall = time.perf_counter() - start
+    values = tuner.oracle.get_best_trials(1)[0].hyperparameters.values
+    best = {knob: values[knob] for knob in KNOB_NAMES if knob in values}
+    return Search(best, ledger.events, ledger.spent, wall)
 
 
-def format_rows(rows: list[Row], target: float) -> str:
+# ----------------------------------------------------------------------------------------------------------
+# The held-out score of a configuration, retrained the same way for every method
+# ----------------------------------------------------------------------------------------------------------
+def heldout_int8_accuracy(best: dict, tcfg: TuneConfig, heldout: Path) -> float:
+    from digits.data import ImageShape, load_source
+    from digits.int8_probe import int8_accuracy
+    from digits.pipeline import to_float
+    from digits.tuning.space import trial_digits_config
+    from digits.tuning.trial import INT8_FILE, train_trial
+
+    cfg = trial_digits_config(tcfg.base, best, tcfg.epochs_per_trial, early_stopping={"enabled": False})
+    kept: dict[str, bytes] = {}
+
+    def keep_int8(metrics: dict, folder: Path | None) -> None:
+        if folder is not None and (folder / INT8_FILE).is_file():
+            kept["int8"] = (folder / INT8_FILE).read_bytes()
+
+    train_trial(cfg, keep_int8)
+    test = load_source(heldout, ImageShape(cfg.input_height, cfg.input_width, cfg.input_channels),
+                       cfg.nb_classes).train
+    return int8_accuracy(kept["int8"], to_float(test.images), test.labels)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------
+def _mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def summary_table(runs: list[Run], target: float) -> str:
     from digits.tables import format_table
 
-    table = [("method", "concurrent", "trials", "trial-epochs", "best INT8 acc", f"epochs to {target:.2f}",
-              "wall s")]
-    table += [(r.method, str(r.concurrent), str(r.trials), str(r.trial_epochs), f"{r.best_int8:.4f}",
-               "-" if r.epochs_to_target is None else str(r.epochs_to_target), f"{r.wall_s:.0f}") for r in rows]
-    return format_table(table)
+    rows = [("method", "budget", "seeds", "test INT8 mean ± sd", "min-max", "trial-epochs",
+             f"to val {target:.2f}", "s/trial-epoch", "start-up s", "s/trial-epoch after")]
+    groups: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.budget), []).append(run)
+    for (method, budget), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        tests = [r.test_int8 for r in group]
+        reached = [r.epochs_to_target for r in group if r.epochs_to_target is not None]
+        to_target = str(int(statistics.median(reached))) if len(reached) * 2 > len(group) else "-"
+        rows.append((method, str(budget), str(len(group)), _mean_sd(tests), f"{min(tests):.3f}-{max(tests):.3f}",
+                     f"{statistics.mean(r.trial_epochs for r in group):.0f}", to_target,
+                     f"{statistics.mean(r.wall_s / max(1, r.trial_epochs) for r in group):.2f}",
+                     f"{statistics.mean(r.startup_s for r in group):.1f}",
+                     f"{statistics.mean((r.wall_s - r.startup_s) / max(1, r.trial_epochs) for r in group):.2f}"))
+    return format_table(rows)
+
+
+def goal_line(runs: list[Run]) -> str:
+    """Does digits tune reach KerasTuner's best mean test INT8 accuracy with at most half its trial-epochs?"""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.budget), []).append(run.test_int8)
+    means = {key: statistics.mean(values) for key, values in groups.items()}
+    theirs = {key: value for key, value in means.items() if key[0].startswith("KerasTuner")}
+    ours = {key: value for key, value in means.items() if key[0].startswith("digits tune")}
+    if not theirs or not ours:
+        return "goal: needs digits tune and at least one KerasTuner method"
+    (their_method, their_budget), their_best = max(theirs.items(), key=lambda item: (item[1], -item[0][1]))
+    head = (f"goal: KerasTuner's best mean test INT8 accuracy is {their_best:.3f} ({their_method}, {their_budget} "
+            "trial-epochs); ")
+    reached = sorted((budget, method) for (method, budget), value in ours.items() if value >= their_best)
+    if not reached:
+        return head + "digits tune does not reach it within the budgets run"
+    budget, method = reached[0]
+    verdict = "met" if budget * 2 <= their_budget else "not met"
+    return head + f"{method} reaches it at {budget} trial-epochs ({budget / their_budget:.2f} of theirs): {verdict}"
+
+
+def write_runs(runs: list[Run], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(asdict(runs[0])))
+        writer.writeheader()
+        for run in runs:
+            writer.writerow(asdict(run))
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{text!r}: expected comma-separated whole numbers, e.g. 20,40") from None
+    if not values or min(values) < 1:
+        raise UserError(f"{text!r}: expected positive whole numbers")
+    return values
 
 
 @cli_entrypoint
@@ -168,33 +318,63 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="tune", help="tune file whose space and base are used")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--samples", type=int, default=8, help="trials per method (budget = samples x epochs)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
-    parser.add_argument("--target", type=float, default=0.9, help="INT8 accuracy for the 'epochs to' column")
-    parser.add_argument("--data", type=Path, help="digits data folder (default: scikit-learn digits, small)")
-    parser.add_argument("--skip-kerastuner", action="store_true", help="only digits tune")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds (data draw, searchers, training)")
+    parser.add_argument("--budgets", type=_int_list, default=[20, 40], help="trial-epoch budgets, e.g. 20,40,80")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (and of the retraining)")
+    parser.add_argument("--concurrency", type=_int_list, default=[1, 2], help="digits tune trials at once")
+    parser.add_argument("--methods", default="digits,random,hyperband,bayesian",
+                        help="digits and KerasTuner's random, hyperband, bayesian")
+    parser.add_argument("--train-images", type=int, default=300)
+    parser.add_argument("--val-images", type=int, default=150)
+    parser.add_argument("--test-images", type=int, default=600)
+    parser.add_argument("--target", type=float, default=0.85, help="validation INT8 accuracy for 'to val'")
+    parser.add_argument("--out", type=Path, help="work folder (default: a new temporary one)")
     args = parser.parse_args(argv)
-    if not args.skip_kerastuner:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - {"digits", *KERAS_TUNERS})
+    if unknown:
+        raise UserError(f"--methods: unknown {unknown}; known: digits, {', '.join(KERAS_TUNERS)}")
+    if any(m in KERAS_TUNERS for m in methods):
         try:
             import keras_tuner  # noqa: F401
         except ImportError:
-            raise UserError("this bench needs keras-tuner: pip install keras-tuner (bench-only dependency)") from None
-    work = Path(tempfile.mkdtemp(prefix="tune-bench-"))
-    data = args.data or small_sklearn_digits(work / "sklearn")
-    overrides = [f"num_samples={args.samples}", f"epochs_per_trial={args.epochs}",
-                 f"grace_period={min(2, args.epochs)}", "cpus_per_trial=1",
-                 f"base.data_sources=[{{path: '{data}', weight: 1}}]", *args.overrides]
-    tcfg = load_tune_config(args.config, overrides)
+            raise UserError("this bench needs keras-tuner: pip install -e '.[bench]'") from None
+    work = args.out or Path(tempfile.mkdtemp(prefix="tune-study-"))
+    work.mkdir(parents=True, exist_ok=True)
     from digits.runtime import limit_threads
+    from digits.sklearn_import import import_sklearn_digits
 
-    limit_threads(1)  # KerasTuner trains in this process: one thread, as one digits tune trial gets
-    rows = [run_digits_tune(tcfg, concurrent, work / "ray", args.target) for concurrent in (1, 2)]
-    print(format_rows(rows, args.target), flush=True)
-    if not args.skip_kerastuner:
-        rows += kerastuner_rows(tcfg, args.target, work / "kerastuner")
-        print(format_rows(rows, args.target))
-    print(f"budget: {args.samples} trials x {args.epochs} epochs = {args.samples * args.epochs} trial-epochs; "
-          f"work folder {work}")
+    limit_threads(1)  # KerasTuner and the retraining run in this process: one thread, as a digits tune trial gets
+    pool = work / "sklearn"
+    if not pool.exists():
+        import_sklearn_digits(pool)
+    runs: list[Run] = []
+    for seed in range(args.seeds):
+        search_dir, heldout = seed_splits(pool, work / f"seed{seed}" / "data", seed, args.train_images,
+                                          args.val_images, args.test_images)
+        for budget in args.budgets:
+            base = work / f"seed{seed}" / f"budget{budget}"
+            searches: list[tuple[str, TuneConfig, Search]] = []
+            for concurrency in args.concurrency if "digits" in methods else []:
+                tcfg = study_config(args, search_dir, seed, budget, concurrency, base / "digits")
+                searches.append((f"digits tune (c={concurrency})", tcfg, search_digits_tune(tcfg)))
+            for kind in (m for m in methods if m in KERAS_TUNERS):
+                tcfg = study_config(args, search_dir, seed, budget, 1, base / "digits")
+                searches.append((KERAS_TUNERS[kind], tcfg, search_kerastuner(kind, tcfg, base / "kerastuner")))
+            for method, tcfg, search in searches:
+                best_val = max((accuracy for _, accuracy in search.events), default=0.0)
+                test = heldout_int8_accuracy(search.best, tcfg, heldout)
+                runs.append(Run(method, seed, budget, search.trial_epochs, best_val, test,
+                                epochs_to_target(search.events, args.target), search.wall_s, search.startup_s,
+                                search.best))
+                print(f"seed {seed} budget {budget} {method}: test INT8 {runs[-1].test_int8:.4f} "
+                      f"({search.trial_epochs} trial-epochs, {search.wall_s:.0f} s)", flush=True)
+        write_runs(runs, work / "runs.csv")
+    print()
+    print(summary_table(runs, args.target))
+    print(goal_line(runs))
+    print(f"{args.seeds} seed(s); {args.train_images}/{args.val_images}/{args.test_images} training/validation/"
+          f"held-out images; {args.epochs} epochs per trial; every run in {work / 'runs.csv'}")
     return 0
 
 
