@@ -163,6 +163,37 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from lpasrn.prediction import load_reader, predict
+    from lpasrn.submission import write_submission
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = "cpu" if args.onnx is not None and args.device == "auto" else _device(args.device)
+    reader = load_reader(args.checkpoint, args.onnx, device, args.decode, args.threads)
+    start = time.perf_counter()
+    predictions = predict(reader, args.data, args.fusion, args.batch_tracks)
+    seconds = time.perf_counter() - start
+    written = write_submission(args.out, predictions)
+    backend = "ONNX Runtime" if args.onnx else "PyTorch"
+    print(f"wrote {len(predictions)} tracks to {written} (fusion {args.fusion}, {backend}, "
+          f"{len(predictions) / max(seconds, 1e-9):.1f} tracks/s)")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lpasrn.deploy import export_onnx
+
+    report = export_onnx(args.checkpoint, args.out, overwrite=args.overwrite, opset=args.opset)
+    print(f"wrote {report.folder}/generator.onnx, ocr.onnx and meta.json (OCR: {report.ocr_decoding}); "
+          f"ONNX Runtime vs PyTorch on 4 random plates: max logit difference {report.max_logit_difference:.2e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
                                      description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
@@ -228,8 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", formatter_class=HelpFormatter, help="recognition rate, PSNR, SSIM",
                               description="Word and character accuracy, PSNR and SSIM of a bundle on a dataset "
-                                          "split, beside the same OCR on bicubic-up-scaled LR and on HR; a "
-                                          "track-level majority vote as an extra column.")
+                                          "split, beside the same OCR on bicubic-up-scaled LR and on HR; then "
+                                          "each row per track as the ICPR 2026 LRLPR benchmark scores it: track "
+                                          "recognition rate, character accuracy and confidence gap per fusion "
+                                          "(vote, mean_prob, weighted_prob, mean_logprob) beside the single-frame "
+                                          "rate.")
     evaluate.add_argument("--checkpoint", required=True,
                           help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
     evaluate.add_argument("--data", required=True, type=Path, help="dataset folder")
@@ -259,6 +293,40 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--layout", choices=("brazilian", "mercosur"), help="constrain reading to this layout")
     infer.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     infer.set_defaults(handler=_cmd_infer)
+
+    predict = sub.add_parser(
+        "predict", formatter_class=HelpFormatter, help="submission file for a test set (LR frames only)",
+        description="Read every track folder below --data from its LR frames alone (HR frames and annotations are "
+                    "not needed, and ignored when present), fuse each track's frames into one plate and a confidence, "
+                    "and write the ICPR 2026 LRLPR submission: one line 'track_id,plate_text;confidence' per track. "
+                    "The track id is the folder's path relative to --data.")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="inference bundle or stage checkpoint (PyTorch; a path or a URI)")
+    source.add_argument("--onnx", type=Path, metavar="DIR", help="folder from lpasrn export --format onnx "
+                                                                 "(ONNX Runtime)")
+    predict.add_argument("--data", required=True, type=Path, help="test folder holding the track folders")
+    predict.add_argument("--out", required=True, type=Path, help="submission file to write")
+    # No argparse choices: a bad fusion is one line from predict(), not a usage dump.
+    predict.add_argument("--fusion", default="weighted_prob", metavar="{vote,mean_prob,weighted_prob,mean_logprob}",
+                         help="how a track's frames become one plate (see lpasrn evaluate's fusion table)")
+    predict.add_argument("--batch-tracks", type=int, default=16, help="tracks read per batch (5 frames each)")
+    predict.add_argument("--decode", choices=("ar", "nar"),
+                         help="PARSeq decoding (default: the model's own, autoregressive; the ONNX graph is nar)")
+    predict.add_argument("--threads", type=int, default=0, help="CPU threads (0: the library's default)")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    predict.set_defaults(handler=_cmd_predict)
+
+    export = sub.add_parser(
+        "export", formatter_class=HelpFormatter, help="deployable ONNX graphs of a bundle",
+        description="Write the generator and the OCR as ONNX graphs with a dynamic batch size (generator.onnx, "
+                    "ocr.onnx, meta.json): the OCR reads a fixed 7-character plate without a loop (PARSeq: "
+                    "non-autoregressive decoding and its refinement rounds). Run them with lpasrn predict --onnx.")
+    export.add_argument("--checkpoint", required=True, help="inference bundle or stage checkpoint")
+    export.add_argument("--format", required=True, choices=("onnx",), help="export format")
+    export.add_argument("--out", required=True, type=Path, help="output folder")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    export.set_defaults(handler=_cmd_export)
 
     summary = sub.add_parser("model-summary", formatter_class=HelpFormatter, help="parameter counts and shapes",
                              description="Print parameter counts per component of the generator and the OCR, "

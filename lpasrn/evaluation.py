@@ -4,7 +4,10 @@
 up-scaled LR (what you get without super-resolution) and the HR image (the ceiling), so the gain from
 super-resolution is plain. With `lr_ocr`, a fourth row reads the bicubic LR with an OCR trained on LR frames
 (stage 0 with `ocr_input: lr`): the OCR-only baseline that super-resolution must beat to be worth its cost.
-`infer` turns LR plate images into SR images and plate texts.
+Each row is also read per track, as the ICPR 2026 LRLPR benchmark scores it (`lpasrn.fusion`): the frames of a
+track fused by a vote over their texts or by pooling their per-position character probabilities, without the
+annotated layout, with the track recognition rate, character accuracy and the confidence gap per fusion beside the
+single-frame rate. `infer` turns LR plate images into SR images and plate texts.
 """
 from __future__ import annotations
 
@@ -22,7 +25,9 @@ from torch.utils.data import DataLoader
 
 from experiments.errors import UserError
 from experiments.io import atomic_path, atomic_write_text
+from lpasrn.data.charset import PLATE_LENGTH
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, load_rgb, resolve_split_file, scan_tracks
+from lpasrn.fusion import FUSIONS, SINGLE, char_probabilities, score_fusions
 from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
 
@@ -30,6 +35,7 @@ LR_OCR = "lr_ocr"  # bicubic LR read by an OCR trained on LR
 SOURCE_NAMES = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)", LR_OCR: "LR-trained OCR",
                 "sr_independent": "SR, other OCR", "bicubic_independent": "bicubic, other OCR",
                 "hr_independent": "HR, other OCR"}
+FUSION_NAMES = {SINGLE: "single frame", **{name: name for name in FUSIONS}}
 
 
 @dataclass
@@ -52,6 +58,7 @@ class EvaluationResult:
     num_images: int
     num_tracks: int
     metrics: dict[str, dict[str, float]]  # source -> metric -> value
+    fusion: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # source -> fusion -> metric
     cases: list[Case] = field(default_factory=list, repr=False)
     origin: str = ""  # where the tracks came from: the split file, or the whole folder
 
@@ -72,11 +79,21 @@ class EvaluationResult:
         if "sr_independent" in self.metrics:
             gain = self.metrics["sr_independent"]["word_acc"] - self.metrics["bicubic_independent"]["word_acc"]
             lines.append(f"gain seen by the other OCR (never trained against): {gain * 100:+.2f} points over bicubic")
+        if self.fusion:
+            lines += ["", "per track, as the benchmark scores it (layout not given: the likelier of Brazilian and "
+                          "Mercosur; confidence = P(plate | it fits a layout), see lpasrn.fusion):",
+                      f"{'input':<20} {'fusion':<13} {'track_acc':>9} {'char_acc':>9} {'conf_gap':>9} "
+                      f"{'frame_acc':>9}"]
+            for source, fusions in self.fusion.items():
+                for method, row in fusions.items():
+                    gap = f"{row['confidence_gap']:9.4f}" if row["confidence_gap"] is not None else f"{'-':>9}"
+                    lines.append(f"{SOURCE_NAMES[source]:<20} {FUSION_NAMES[method]:<13} {row['track_acc']:9.4f} "
+                                 f"{row['char_acc']:9.4f} {gap} {row['frame_acc']:9.4f}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {"split": self.split, "origin": self.origin, "num_images": self.num_images,
-                "num_tracks": self.num_tracks, "metrics": self.metrics}
+                "num_tracks": self.num_tracks, "metrics": self.metrics, "fusion": self.fusion}
 
 
 def _split_tracks(root: Path, split: str | None, split_file: Path | None) -> tuple[str, str, list[PlateTrack]]:
@@ -118,6 +135,8 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
     split, origin, tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None)
     dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
     meters = {source: RecognitionMeter() for source in readers}
+    frame_probs: dict[str, dict[str, list[torch.Tensor]]] = {source: {} for source in readers}  # track -> frames
+    truths: dict[str, str] = {}
     image_meters = {"sr": ImageMeter(), "bicubic": ImageMeter()}
     cases: list[Case] = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
@@ -130,6 +149,11 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
                  for source, (image, reader) in readers.items()}
         for source, meter in meters.items():
             meter.update(reads[source], batch["text"], batch["track_id"])
+        for source, (image, reader) in readers.items():
+            probs = char_probabilities(reader(images[image], max_length=PLATE_LENGTH)).cpu()
+            for track_id, frame in zip(batch["track_id"], probs):
+                frame_probs[source].setdefault(track_id, []).append(frame)
+        truths.update(zip(batch["track_id"], batch["text"]))
         for source, meter in image_meters.items():
             meter.update(images[source], hr)
         for i, text in enumerate(batch["text"]):
@@ -143,7 +167,11 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
         if source in image_meters:
             row.update(psnr=image_meters[source].psnr, ssim=image_meters[source].ssim)
         metrics[source] = row
-    return EvaluationResult(split, len(dataset), len(tracks), metrics, cases, origin=origin)
+    track_ids = list(truths)
+    fusion = {source: score_fusions([torch.stack(frame_probs[source][track]) for track in track_ids],
+                                    [truths[track] for track in track_ids], (SINGLE, *FUSIONS))
+              for source in readers}
+    return EvaluationResult(split, len(dataset), len(tracks), metrics, fusion, cases, origin=origin)
 
 
 def write_report(result: EvaluationResult, path: str | Path) -> Path:

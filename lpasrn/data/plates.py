@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,54 @@ def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
         reason = f" ({len(result.skipped)} skipped as bad)" if result.skipped else ""
         raise UserError(f"{root}: no tracks found{reason} (expected <scenario>/<layout>/<track>/{ANNOTATION_FILE})")
     return result
+
+
+@dataclass(frozen=True)
+class LRTrack:
+    """A track as the benchmark's test set gives it: only its LR frames (no HR, no annotations)."""
+
+    track_id: str  # folder path relative to the scanned root ("track_00001" for a flat test folder)
+    directory: Path
+    lr_paths: tuple[Path, ...]
+
+
+def _lr_frames(directory: Path, names: Sequence[str]) -> tuple[Path, ...]:
+    numbered = {}
+    for name in names:
+        path = directory / name
+        match = _FRAME_RE.match(path.stem)
+        if match and match.group(1) == "lr" and path.suffix.lower() in IMAGE_SUFFIXES:
+            numbered[int(match.group(2))] = path
+    return tuple(numbered[number] for number in sorted(numbered))
+
+
+def scan_lr_tracks(root: str | Path) -> list[LRTrack]:
+    """Every track folder below `root` (at any depth, `root` itself included) with its LR frames, in path order.
+
+    A track folder is one holding frames (`lr-*`/`hr-*` images) or `annotations.json`, or a folder with no
+    sub-folders; HR frames and annotations are ignored when present. A track folder without an LR frame is a
+    UserError naming it, so a test set is never scored with a track silently left out. Hidden folders are skipped.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: test folder not found (pass the folder holding the track folders)"
+                        f"{missing_input_hint()}")
+    tracks = []
+    for current, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        directory = Path(current)
+        is_track = ANNOTATION_FILE in files or any(_FRAME_RE.match(Path(name).stem) for name in files)
+        if not is_track and (subfolders or directory == root):
+            continue
+        lr_paths = _lr_frames(directory, files)
+        if not lr_paths:
+            raise UserError(f"{directory}: track folder without LR frames (expected lr-001.png .. lr-005.png, "
+                            "or .jpg)")
+        track_id = directory.relative_to(root).as_posix() if directory != root else root.resolve().name
+        tracks.append(LRTrack(track_id, directory, lr_paths))
+    if not tracks:
+        raise UserError(f"{root}: no track folders found (expected <track>/lr-001.png .. lr-005.png below it)")
+    return tracks
 
 
 # ----------------------------------------------------------------------------------------------------------

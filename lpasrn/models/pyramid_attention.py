@@ -105,9 +105,14 @@ class PooledSelfAttention(nn.Module):
         self.attn = Attention(channels, num_heads=num_heads, qkv_bias=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
+        height, width = (int(size) for size in x.shape[-2:])  # plain ints, also when traced for ONNX export
         pooled_size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
-        pooled = F.adaptive_avg_pool2d(x, pooled_size) if pooled_size != (height, width) else x
+        if pooled_size == (height, width):
+            pooled = x
+        elif height % pooled_size[0] == 0 and width % pooled_size[1] == 0:  # the same numbers, and ONNX-exportable
+            pooled = F.avg_pool2d(x, (height // pooled_size[0], width // pooled_size[1]))
+        else:
+            pooled = F.adaptive_avg_pool2d(x, pooled_size)
         tokens = pooled.flatten(2).transpose(1, 2)
         attended = self.attn(self.norm(tokens)).transpose(1, 2).reshape_as(pooled)
         if pooled_size == (height, width):

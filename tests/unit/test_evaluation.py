@@ -102,3 +102,21 @@ def test_an_independent_ocr_reads_sr_bicubic_and_hr_again(bundle, plate_root, ca
     assert result.metrics["sr_independent"]["word_acc"] == result.metrics["sr"]["word_acc"]  # here the same OCR
     assert lpasrn_run(["evaluate", "--checkpoint", bundle, "--data", str(plate_root), "--independent-ocr", bundle]) == 0
     assert "gain seen by the other OCR" in capsys.readouterr().out
+
+
+def test_each_row_is_also_scored_per_track_for_every_fusion_in_the_table_and_the_json(
+        bundle, plate_root, tmp_path, capsys):
+    import json
+
+    report = tmp_path / "eval.json"
+    assert lpasrn_run(["evaluate", "--checkpoint", bundle, "--data", str(plate_root), "--report", str(report)]) == 0
+    table = capsys.readouterr().out
+    assert "per track, as the benchmark scores it" in table
+    assert "conf_gap" in table and "frame_acc" in table and "mean_prob" in table
+    fusion = json.loads(report.read_text())["fusion"]
+    assert list(fusion) == ["sr", "bicubic", "hr"]
+    assert list(fusion["sr"]) == ["single", "vote", "mean_prob", "weighted_prob", "mean_logprob"]
+    for row in fusion["sr"].values():
+        assert set(row) == {"track_acc", "char_acc", "confidence_gap", "mean_confidence_right",
+                            "mean_confidence_wrong", "frame_acc"}
+        assert row["frame_acc"] == fusion["sr"]["single"]["track_acc"]
