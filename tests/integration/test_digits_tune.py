@@ -1,5 +1,6 @@
-"""`digits tune` on the shared local Ray: tiny real data, tiny spaces, every output, no configuration trained
-twice, Ctrl-C then --resume, and `experiments analyze` on the result."""
+"""`digits tune` on the shared local Ray: tiny real data, tiny spaces, every output, one line per trial, no
+configuration trained twice, the budget kept, Ctrl-C (finished trials already in the table) then --resume
+(the interrupted trial continues from its checkpoint), and `experiments analyze` on the result."""
 from __future__ import annotations
 
 import json
@@ -29,15 +30,17 @@ def small_digits(root: Path, train: int = 300, test: int = 100) -> Path:
 
 
 def tune_file(path: Path, data: Path, storage: Path, **settings) -> Path:
-    """A tune YAML with one architecture and one-value knobs except `optimizers` and `focal_gamma`."""
+    """A tune YAML with one architecture and one-value knobs except `optimizers` and `focal_gamma`; no rungs
+    (grace_period = epochs_per_trial), so every trial finishes and the tests do not depend on who is cut."""
     spec = {"name": "t", "storage_path": str(storage), "num_samples": 6, "max_concurrent": 2, "cpus_per_trial": 1,
-            "epochs_per_trial": 2, "grace_period": 1, "eval_images": 50,
+            "epochs_per_trial": 2, "eval_images": 50,
             "space": {"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
                       "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0, 2.0],
                       "focal_alpha": [0.25], "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]},
             "base": {"epochs": 1, "data_sources": [{"path": str(data), "weight": 1}],
                      "augmentation": {"enabled": False}}}
     spec.update(settings)
+    spec.setdefault("grace_period", spec["epochs_per_trial"])
     path.write_text(yaml.safe_dump(spec))
     return path
 
@@ -82,6 +85,26 @@ def test_tune_writes_every_output(tuned):
     assert "best " in done.stdout and "int8_accuracy" in done.stdout
 
 
+def test_the_terminal_shows_one_line_per_trial_not_tunes_status_table(tuned):
+    exp_dir, done = tuned
+    lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    summary = json.loads((exp_dir / "best_hyperparameters.json").read_text())
+    assert len(lines) == summary["trials_trained"]
+    assert all(" finished: INT8 " in line for line in lines)
+    assert "Trial status" not in done.stdout and "Current time" not in done.stdout
+
+
+def test_the_study_opens_in_optuna(tuned):
+    from digits.tuning.search import load_study
+
+    exp_dir, _ = tuned
+    study = load_study(exp_dir)  # objective multi: (INT8 accuracy, INT8 size) per trial, repeats included
+    values = {tuple(t.values) for t in study.trials if t.values}
+    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv")
+    assert set(zip(table["int8_accuracy"], table["int8_size_bytes"])) <= values
+    assert len(study.best_trials) >= 1
+
+
 def test_results_rank_trials_by_int8_accuracy(tuned):
     exp_dir, _ = tuned
     table = pd.read_parquet(exp_dir / "detailed_tuning_results.parquet")
@@ -91,6 +114,7 @@ def test_results_rank_trials_by_int8_accuracy(tuned):
     assert best["best"]["trial_id"] == table["trial_id"][0]
     assert best["metric"] == ["int8_accuracy", "int8_size_bytes"] and best["mode"] == ["max", "min"]
     assert {t["trial_id"] for t in best["pareto_front"]} == set(table[table["pareto"]]["trial_id"])
+    assert isinstance(best["best"]["hyperparameters"]["batch_size"], int) and best["best"]["epoch"] == 2
     snippet = yaml.safe_load((exp_dir / "best_hyperparameters.yaml").read_text())
     assert snippet["model_architecture"] == "digit_recognizer_v6" and snippet["optimizer"] in ("adam", "sgd")
 
@@ -113,26 +137,36 @@ def test_analyze_writes_plots_and_table(tuned, tmp_path):
     assert done.stdout.splitlines()[0].split()[:2] == ["rank", "trial_id"]
 
 
-def test_resume_after_ctrl_c_runs_only_the_remaining_trials(ray_head, data, tmp_path):
-    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs", num_samples=2, max_concurrent=1,
-                       epochs_per_trial=1, train_best=False,
+def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(ray_head, data, tmp_path):
+    """A budget of two 4-epoch trials; Ctrl-C once the first has finished and the second has a checkpoint."""
+    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs", budget_epochs=8, num_samples=None,
+                       max_concurrent=1, epochs_per_trial=4, train_best=False,
                        space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
                               "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0],
                               "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]})
     exp_dir = tmp_path / "runs" / "t"
+    cache = exp_dir / "unique_results.json"
+
+    def finished() -> set[str]:
+        return {e["trial_id"] for e in json.loads(cache.read_text())["results"].values()} if cache.exists() else set()
+
+    def second_trial_checkpointed() -> bool:
+        done = finished()
+        return bool(done) and any(folder.name.split("_")[2] not in done and any(folder.glob("checkpoint_*"))
+                                  for folder in exp_dir.glob("run_trial_*"))
+
     first = subprocess.Popen(digits_cmd("tune", "--config", str(config)), env=cli_env(ray_head), cwd=REPO_ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + TIMEOUT_S
-    cache = exp_dir / "unique_results.json"
-    while time.monotonic() < deadline and first.poll() is None:  # wait for the first finished trial
-        if cache.exists() and json.loads(cache.read_text())["results"]:
-            break
-        time.sleep(0.5)
+    while time.monotonic() < deadline and first.poll() is None and not second_trial_checkpointed():
+        time.sleep(0.2)
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130, err[-3000:]
-    finished_before = {entry["trial_id"] for entry in json.loads(cache.read_text())["results"].values()}
+    finished_before = finished()
     assert len(finished_before) == 1
+    partial = pd.read_csv(exp_dir / "detailed_tuning_results.csv")  # written when the first trial ended
+    assert list(partial["trial_id"]) == list(finished_before) and list(partial["outcome"]) == ["finished"]
 
     resumed = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -141,8 +175,12 @@ def test_resume_after_ctrl_c_runs_only_the_remaining_trials(ray_head, data, tmp_
     assert len({entry["key"] for entry in runs}) == 2
     for trial_id in finished_before:
         assert [entry["trial_id"] for entry in runs].count(trial_id) == 1
+    continued = [entry for entry in runs if entry["trial_id"] not in finished_before]
+    assert len(continued) == 2 and continued[0]["resumed_from_epoch"] == 0 and continued[1]["resumed_from_epoch"] >= 1
     table = pd.read_csv(exp_dir / "detailed_tuning_results.csv")
-    assert len(table) == 2 and table["trial_id"].is_unique
+    assert len(table) == 2 and table["trial_id"].is_unique and (table["outcome"] == "finished").all()
+    summary = json.loads((exp_dir / "best_hyperparameters.json").read_text())
+    assert summary["trial_epochs_spent"] == 8 == summary["budget_epochs"]
 
 
 def test_resume_without_an_experiment_is_a_user_error(ray_head, data, tmp_path):
