@@ -1,6 +1,9 @@
-"""Ray Tune glue for digits: Optuna TPE + ASHA over the training knobs, scored on the INT8 model.
+"""Ray Tune glue for digits: Optuna over the training knobs within a budget of trial-epochs, early stopping on
+float validation accuracy, finished trials ranked by their INT8 model.
 
-`config` (the tune YAML), `space` (define-by-run search space and canonical configurations) and `unique`
-(never train a configuration twice) import no Ray at module level beyond the Searcher base; `trainable` runs
-one trial in a Ray worker; `driver` builds, runs and resumes the experiment and writes its outputs.
+No Ray: `config` (the tune YAML), `space` (define-by-run search space, canonical configurations), `warm_start`
+(the registry's known-good settings as first trials), `trial` (one trial's epochs, checkpoints and INT8 score).
+Thin Ray parts: `budget`, `unique` and `search` (searcher wrappers around Optuna), `rungs` (the stop rule and
+its scheduler), `trainable` (a trial in a reused worker), `progress` (one line per trial, the table as trials
+end), `driver` (build, run, resume), `outputs` (the files).
 """
