@@ -19,10 +19,12 @@ pytest.importorskip("onnxruntime", reason="running ONNX graphs needs the espdl e
 OCR_KINDS = ("slot_cnn", "parseq_micro")  # one of each OCR family: fixed slots, and PARSeq's decoder
 
 
-@pytest.fixture(params=OCR_KINDS)
-def exported(request, tmp_path: Path) -> tuple[str, Path]:
-    bundle = tiny_bundle(tmp_path / f"{request.param}.pt", request.param)
-    out = tmp_path / f"{request.param}_onnx"
+@pytest.fixture(scope="module", params=OCR_KINDS)
+def exported(request, tmp_path_factory) -> tuple[str, Path]:
+    """A tiny bundle of each OCR kind and its export, made once per module."""
+    folder = tmp_path_factory.mktemp(request.param)
+    bundle = tiny_bundle(folder / "bundle.pt", request.param)
+    out = folder / "onnx"
     assert lpasrn_run(["export", "--checkpoint", bundle, "--format", "onnx", "--out", str(out)]) == 0
     return bundle, out
 
