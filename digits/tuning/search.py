@@ -42,12 +42,22 @@ def objective(tcfg: TuneConfig) -> tuple[str | list[str], str | list[str]]:
 class TrialOptunaSearch(OptunaSearch):
     """OptunaSearch for trials that report a float signal every epoch and INT8 metrics once, when finished."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._reported_epochs: dict[str, set[int]] = {}
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list) or trial_id in self._completed_trials or SIGNAL not in result:
             return  # Optuna has no intermediate values for several objectives
-        self._ot_trials[trial_id].report(float(result[SIGNAL]), int(result.get(EPOCH, 0)))
+        reported = self._reported_epochs.setdefault(trial_id, set())
+        epoch = int(result.get(EPOCH, 0))
+        if epoch not in reported:  # Tune passes the result a rung stopped on only with the completion
+            reported.add(epoch)
+            self._ot_trials[trial_id].report(float(result[SIGNAL]), epoch)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and trial_id in self._ot_trials:
+            self.on_trial_result(trial_id, result)
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         finished = bool(result) and all(result.get(m) is not None for m in metrics)
         super().on_trial_complete(trial_id, result if finished else None, error)  # no objective: pruned

@@ -147,10 +147,10 @@ def train_trial(cfg: DigitsConfig, report: Reporter, resume_from: Path | None = 
     from digits.qat import qat_epochs
     from digits.train import KeepBest, build_callbacks, compile_model
 
-    if read_state(resume_from).final is not None:  # it had finished: say so again
-        final = read_state(resume_from).final
-        report(final, None)
-        return final
+    finished = read_state(resume_from).final
+    if finished is not None:  # it had finished: say so again
+        report(finished, None)
+        return finished
     keras.backend.clear_session()  # a reused worker: drop the previous trial's graphs
     keras.utils.set_random_seed(cfg.seed)
     data = trial_data(cfg)

@@ -397,11 +397,11 @@ def test_the_study_is_optunas_own_with_finished_and_pruned_trials(tmp_path):
         searcher.on_trial_result("a", {"epoch": epoch, "best_val_accuracy": value, "trial_epochs": epoch})
     searcher.on_trial_complete("a", {"epoch": 2, "best_val_accuracy": 0.6, "int8_accuracy": 0.55, "trial_epochs": 2})
     searcher.on_trial_result("b", {"epoch": 1, "best_val_accuracy": 0.1, "trial_epochs": 1})
-    searcher.on_trial_complete("b", {"epoch": 1, "best_val_accuracy": 0.1, "trial_epochs": 1})
+    searcher.on_trial_complete("b", {"epoch": 2, "best_val_accuracy": 0.1, "trial_epochs": 2})  # a rung stopped it
     study = load_study(tcfg.experiment_dir)
     states = {t.number: (t.state, t.value, dict(t.intermediate_values)) for t in study.trials}
     assert states[0] == (optuna.trial.TrialState.COMPLETE, 0.55, {1: 0.3, 2: 0.6})
-    assert states[1][0] == optuna.trial.TrialState.PRUNED and states[1][2] == {1: 0.1}  # never ranked as finished
+    assert states[1][0] == optuna.trial.TrialState.PRUNED and states[1][2] == {1: 0.1, 2: 0.1}  # not finished
     from optuna.visualization import matplotlib as plots
 
     assert plots.plot_optimization_history(study) is not None
