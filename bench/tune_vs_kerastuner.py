@@ -4,6 +4,9 @@
         [--train-images 300] [--val-images 150] [--test-images 600] [--target 0.85]
         [--methods digits,random,hyperband,bayesian] [--config tune] [--set KEY=VALUE ...] [--out DIR]
 
+--methods may add digits tune with one design choice undone (random-sampler, no-warm-start, no-cut-margin),
+to measure what each is worth.
+
 Per seed, a fresh draw of scikit-learn digits into a training split, a validation split (what every search
 sees and ranks by) and a held-out test split that no search sees. Per budget B, every method searches the tune
 file's `space` (KerasTuner gets every knob unconditionally, without the per-architecture ranges) with at most B
@@ -47,6 +50,9 @@ KERAS_TUNERS = {"random": "KerasTuner RandomSearch", "hyperband": "KerasTuner Hy
 KNOB_NAMES = ("architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
               "label_smoothing", "dropout", "quantization")
 SPACE_FIELDS = {"architecture": "architectures", "optimizer": "optimizers"}  # knob -> SearchSpace field
+# digits tune with one design choice undone (--methods), to measure what each choice is worth
+DIGITS_VARIANTS = {"random-sampler": ["sampler=random"], "no-warm-start": ["warm_start=false"],
+                   "no-cut-margin": ["cut_margin=0"]}
 
 
 @dataclass
@@ -113,10 +119,10 @@ def seed_splits(pool: Path, out: Path, seed: int, train: int, val: int, test: in
 
 
 def study_config(args: argparse.Namespace, data: Path, seed: int, budget: int, concurrency: int,
-                 storage: Path) -> TuneConfig:
+                 storage: Path, changes: list[str] | None = None) -> TuneConfig:
     epochs = args.epochs
     overrides = [f"epochs_per_trial={epochs}", f"grace_period={min(3, epochs)}", "cpus_per_trial=1",
-                 f"base.data_sources=[{{path: '{data}', weight: 1}}]", *args.overrides,
+                 f"base.data_sources=[{{path: '{data}', weight: 1}}]", *args.overrides, *(changes or []),
                  f"budget_epochs={budget}", "num_samples=null", f"max_concurrent={concurrency}", "train_best=false",
                  f"seed={seed}", f"base.seed={seed}", f"storage_path={storage}", f"name=c{concurrency}"]
     return load_tune_config(args.config, overrides)
@@ -323,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (and of the retraining)")
     parser.add_argument("--concurrency", type=_int_list, default=[1, 2], help="digits tune trials at once")
     parser.add_argument("--methods", default="digits,random,hyperband,bayesian",
-                        help="digits and KerasTuner's random, hyperband, bayesian")
+                        help="digits (and its variants random-sampler, no-warm-start, no-cut-margin) and "
+                             "KerasTuner's random, hyperband, bayesian")
     parser.add_argument("--train-images", type=int, default=300)
     parser.add_argument("--val-images", type=int, default=150)
     parser.add_argument("--test-images", type=int, default=600)
@@ -331,9 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="work folder (default: a new temporary one)")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - {"digits", *KERAS_TUNERS})
+    known = ["digits", *DIGITS_VARIANTS, *KERAS_TUNERS]
+    unknown = sorted(set(methods) - set(known))
     if unknown:
-        raise UserError(f"--methods: unknown {unknown}; known: digits, {', '.join(KERAS_TUNERS)}")
+        raise UserError(f"--methods: unknown {unknown}; known: {', '.join(known)}")
     if any(m in KERAS_TUNERS for m in methods):
         try:
             import keras_tuner  # noqa: F401
@@ -358,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
             for concurrency in args.concurrency if "digits" in methods else []:
                 tcfg = study_config(args, search_dir, seed, budget, concurrency, base / "digits")
                 searches.append((f"digits tune (c={concurrency})", tcfg, search_digits_tune(tcfg)))
+            for variant, changes in DIGITS_VARIANTS.items():
+                if variant in methods:  # one design choice undone, at one trial at a time: what it is worth
+                    tcfg = study_config(args, search_dir, seed, budget, 1, base / variant, changes)
+                    searches.append((f"digits tune ({variant})", tcfg, search_digits_tune(tcfg)))
             for kind in (m for m in methods if m in KERAS_TUNERS):
                 tcfg = study_config(args, search_dir, seed, budget, 1, base / "digits")
                 searches.append((KERAS_TUNERS[kind], tcfg, search_kerastuner(kind, tcfg, base / "kerastuner")))
