@@ -42,6 +42,11 @@ def _resolve(uri: str):
         raise UserError(f"{uri}: cannot open this storage location ({str(err).splitlines()[0]})") from None
 
 
+def resolve(uri: str):
+    """(pyarrow FileSystem, path inside it) for a URI; an unusable one is a one-line UserError naming it."""
+    return _resolve(str(uri))
+
+
 def exists(location: str | os.PathLike) -> bool:
     if not is_uri(location):
         return Path(location).exists()

@@ -33,20 +33,50 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from lpasrn.data.packed import pack_dataset
+
+    summary = pack_dataset(args.root, args.out, args.shard_size, args.split_file, args.skip_bad,
+                           progress=sys.stderr.isatty())
+    for track_id, reason in summary.skipped_tracks.items():
+        print(f"skipped {track_id}: {reason}", file=sys.stderr)
+    manifest = summary.manifest
+    splits = ", ".join(f"{split} {manifest.num_tracks(split)} tracks / {manifest.num_samples(split)} frame pairs"
+                       for split in ("train", "val", "test"))
+    if summary.already_complete:
+        print(f"{summary.location}: already packed, nothing to do ({len(manifest.shards)} shards; {splits})")
+        return 0
+    resumed = f", {summary.resumed} already there from an interrupted pack" if summary.resumed else ""
+    print(f"wrote {summary.written} shards{resumed} and manifest.json to {summary.location} ({splits}; "
+          f"{manifest.split_origin})")
+    return 0
+
+
 def _cmd_check_data(args: argparse.Namespace) -> int:
+    from experiments import storage
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.data import packed
     from lpasrn.data.frames import odd_tracks
     from lpasrn.data.plates import build_splits, load_rgb, resolve_split_file
 
     if args.root is not None:
-        root, split_file, ratios, seed = Path(args.root), args.split_file, (0.8, 0.1, 0.1), 0
+        root = args.root if storage.is_uri(args.root) else Path(args.root)
+        split_file, ratios, seed = args.split_file, (0.8, 0.1, 0.1), 0
     else:
         data = load_lpasrn_config(args.config, args.overrides).data
         root, split_file, ratios, seed = data.root, data.split_file, data.split_ratios, data.split_seed
-    splits, skipped = build_splits(root, split_file, ratios, seed, skip_bad=args.skip_bad)
-    used = resolve_split_file(root, split_file)
-    print(f"split by {used}" if used else
-          f"no split file: random split by track, ratios {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}")
+    if packed.is_packed(root):
+        packed.refuse_split_file(root, split_file)
+        manifest = packed.read_manifest(root)
+        # Without --verify-images only the small columns are read: counts and consistency, not the frames.
+        splits, skipped = packed.read_split_tracks(root, with_frames=args.verify_images, manifest=manifest), {}
+        print(f"packed dataset {manifest.location}: {len(manifest.shards)} shards, split by its split column "
+              f"({manifest.split_origin})")
+    else:
+        splits, skipped = build_splits(root, split_file, ratios, seed, skip_bad=args.skip_bad)
+        used = resolve_split_file(root, split_file)
+        print(f"split by {used}" if used else
+              f"no split file: random split by track, ratios {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}")
     for track_id, reason in skipped.items():
         print(f"skipped {track_id}: {reason}", file=sys.stderr)
     images = 0
@@ -62,6 +92,9 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
                     images += 1
     if args.verify_images:
         print(f"verified {images} images")
+    if packed.is_packed(root) and not args.verify_images:
+        print("frame sizes not checked (a packed dataset's frames are read with --verify-images)")
+        return 0
     odd = odd_tracks(track for tracks in splits.values() for track in tracks)
     for directory, problem in odd.items():
         print(f"odd frame sizes in {directory}: {problem}", file=sys.stderr)
@@ -105,6 +138,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import logging
 
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.data import packed
     from lpasrn.data.plates import build_splits
     from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 
@@ -112,7 +146,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.stage is not None and not 0 <= args.stage < len(cfg.stages):
         raise UserError(f"--stage {args.stage}: expected 0..{len(cfg.stages) - 1}")
     data = cfg.data
-    build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)  # fail fast here
+    if packed.is_packed(data.root):  # fail fast here, reading the manifest only (the shards may be large)
+        packed.refuse_split_file(data.root, data.split_file)
+        packed.read_manifest(data.root)
+    else:
+        build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)
     if args.local:
         if cfg.run.num_workers > 1:
             logging.getLogger("lpasrn").warning("--local runs one process; run.num_workers=%d is ignored",
@@ -227,10 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--frame", type=int, default=1, help="which frame of each track")
     preview.set_defaults(handler=_cmd_preview)
 
+    pack = sub.add_parser(
+        "pack", formatter_class=HelpFormatter, help="track folders -> Parquet shards (local, s3://, gs://)",
+        description="Write the tracks under ROOT as Parquet shards at --out (a folder, s3://bucket/prefix or "
+                    "gs://...): one row per LR/HR frame pair with the frames' encoded bytes, text, layout, track id, "
+                    "frame number, split and sample index. Shards are written atomically and manifest.json last; the "
+                    "same command again resumes an interrupted pack. Train on it with data.root=URI.")
+    pack.add_argument("root", type=Path, help="dataset folder (track folders and annotations.json)")
+    pack.add_argument("--out", required=True, help="where the shards go: a folder, s3://... or gs://...")
+    pack.add_argument("--shard-size", type=int, default=500, help="tracks per shard")
+    pack.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present, else "
+                                                      "the 0.8/0.1/0.1 ratio split with seed 0); stored in the shards")
+    pack.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
+    pack.set_defaults(handler=_cmd_pack)
+
     check = sub.add_parser("check-data", formatter_class=HelpFormatter, help="scan and split a dataset",
                            description="Scan a dataset (ROOT, or data.* of --config), validate every "
                                        "annotation and print the split sizes.")
-    check.add_argument("root", nargs="?", type=Path, help="dataset folder (default: data.root of --config)")
+    check.add_argument("root", nargs="?", help="dataset folder or packed dataset (a URI, or a folder written by "
+                                               "lpasrn pack; default: data.root of --config)")
     check.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present)")
     add_config_arguments(check, default="lp_asrn_tiny")
     check.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
@@ -266,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "rate.")
     evaluate.add_argument("--checkpoint", required=True,
                           help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
-    evaluate.add_argument("--data", required=True, type=Path, help="dataset folder")
+    evaluate.add_argument("--data", required=True, help="dataset folder, or a packed dataset (lpasrn pack: a URI "
+                                                        "such as s3://..., or its folder)")
     evaluate.add_argument("--split", choices=("train", "val", "test"),
                           help="split to score (default test; a folder without a split file is scored whole)")
     evaluate.add_argument("--split-file", type=Path, help="split file (default: DATA/split.txt when present)")

@@ -22,7 +22,9 @@ STAGE_ORDER: tuple[str, ...] = ("pretrain", "warmup", "lcofl", "finetune", "hard
 class DataConfig(StrictModel):
     """Where the plates are and how they are cut into splits and resized."""
 
-    root: Path = Path("data/plates")
+    # A folder of track folders, or a packed dataset (`lpasrn pack`): a folder with its manifest.json, or an
+    # s3:// / gs:// URI, which training streams with Ray Data (`--local`: read with pyarrow).
+    root: Path | str = Path("data/plates")
     split_file: Path | None = None
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
@@ -36,6 +38,14 @@ class DataConfig(StrictModel):
     synthetic_train_samples: int = Field(0, ge=0)
     synthetic_seed: int = 1000  # the stream's plates; keep it apart from the seed that made the dataset
     synthetic_style: Literal["standard", "varied"] = "standard"  # `lpasrn synth --style` of the streamed plates
+
+    @field_validator("root", mode="before")
+    @classmethod
+    def _uri_or_path(cls, value: object) -> object:
+        # pathlib would fold a URI's "//"; URIs stay strings, everything else a Path.
+        if isinstance(value, (str, os.PathLike)):
+            return str(value) if paths.is_uri(value) else Path(value)
+        return value
 
     @field_validator("lr_size")
     @classmethod
@@ -194,7 +204,8 @@ class LpasrnConfig(StrictModel):
         """Every path resolved as `experiments.paths` does for both halves, so Ray workers (which start in their
         own folder) find the same files, and a Ray job never writes into its temporary working-dir copy."""
         data = self.data.model_copy(update={
-            "root": paths.input_path(self.data.root),
+            "root": paths.input_location(self.data.root) if paths.is_uri(self.data.root)
+            else paths.input_path(self.data.root),
             "split_file": paths.input_path(self.data.split_file) if self.data.split_file else None})
         pretrained = self.ocr.pretrained_path
         ocr = self.ocr.model_copy(update={"pretrained_path": pretrained and paths.input_location(pretrained)})

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import DataLoader
 
+from experiments import storage
 from experiments.errors import UserError
 from experiments.io import atomic_path, atomic_write_text
 from lpasrn.data.charset import PLATE_LENGTH
@@ -96,9 +97,18 @@ class EvaluationResult:
                 "num_tracks": self.num_tracks, "metrics": self.metrics, "fusion": self.fusion}
 
 
-def _split_tracks(root: Path, split: str | None, split_file: Path | None) -> tuple[str, str, list[PlateTrack]]:
+def _split_tracks(root: Path | str, split: str | None, split_file: Path | None) -> tuple[str, str, list[PlateTrack]]:
     """The split to score, where its tracks come from, and the tracks. A folder without a split file (given or
     `ROOT/split.txt`) is a test set as a whole: every track is scored, never a random tenth of it."""
+    from lpasrn.data import packed
+
+    if packed.is_packed(root):  # `lpasrn pack` output: the split is its shards' column
+        packed.refuse_split_file(root, split_file)
+        split = split or "test"
+        tracks = packed.read_split_tracks(root, [split])[split]
+        if not tracks:
+            raise UserError(f"{root}: the packed {split} split is empty")
+        return split, f"packed dataset {root}", tracks
     split_file = resolve_split_file(root, split_file)
     if split_file is None:
         if split not in (None, "test"):
@@ -132,7 +142,8 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
     if independent_ocr is not None:
         other = load_bundle(independent_ocr, device, warn_untrained=False)[1]
         readers.update({f"{image}_independent": (image, other) for image in ("sr", "bicubic", "hr")})
-    split, origin, tracks = _split_tracks(Path(data_root), split, Path(split_file) if split_file else None)
+    root = str(data_root) if storage.is_uri(data_root) else Path(data_root)
+    split, origin, tracks = _split_tracks(root, split, Path(split_file) if split_file else None)
     dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
     meters = {source: RecognitionMeter() for source in readers}
     frame_probs: dict[str, dict[str, list[torch.Tensor]]] = {source: {} for source in readers}  # track -> frames

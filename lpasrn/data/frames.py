@@ -6,7 +6,9 @@ Those are warned about (once per track) and counted by `lpasrn check-data`, neve
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +26,30 @@ PLATE_ASPECT_RANGE = (1.5, 6.0)
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def open_rgb(path: Path) -> Image.Image:
-    """The decoded frame as 8-bit RGB. 16-bit grey PNGs are scaled to 8 bits (PIL's own conversion clips them to
-    white); palette, grey, alpha and CMYK frames go through PIL's conversion."""
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A frame file's bytes held in memory (a packed dataset's PNG/JPEG), named for messages like a path."""
+
+    name: str  # where it came from, e.g. "s3://bucket/plates/shards/train-00000.parquet:<track>/lr-001.png"
+    data: bytes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+FrameSource = Path | EncodedFrame
+
+
+def _opened(source: FrameSource):
+    return Image.open(io.BytesIO(source.data)) if isinstance(source, EncodedFrame) else Image.open(source)
+
+
+def open_rgb(path: FrameSource) -> Image.Image:
+    """The decoded frame (a file, or its bytes from a packed dataset) as 8-bit RGB. 16-bit grey PNGs are scaled to
+    8 bits (PIL's own conversion clips them to white); palette, grey, alpha and CMYK frames go through PIL's
+    conversion."""
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             if image.mode in _HIGH_BIT_MODES:
                 values = np.asarray(image, dtype=np.float64)
                 peak = 65535.0 if image.mode != "I" or values.max() > 255 else 255.0
@@ -54,10 +75,10 @@ def frame_size_problem(lr_size: tuple[int, int], hr_size: tuple[int, int]) -> st
     return None
 
 
-def image_size(path: Path) -> tuple[int, int]:
+def image_size(path: FrameSource) -> tuple[int, int]:
     """(width, height) from the file's header, without decoding the pixels."""
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             return image.size
     except FileNotFoundError:
         raise UserError(f"{path}: image file not found") from None
@@ -65,16 +86,20 @@ def image_size(path: Path) -> tuple[int, int]:
         raise UserError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
 
 
+def _file_name(source: FrameSource) -> str:
+    return source.name.rsplit("/", 1)[-1] if isinstance(source, EncodedFrame) else source.name
+
+
 def track_frame_problem(track: PlateTrack) -> str | None:
     """The first frame pair of `track` whose sizes look wrong, described with its file, or None."""
     for lr_path, hr_path in zip(track.lr_paths, track.hr_paths):
         problem = frame_size_problem(image_size(lr_path), image_size(hr_path))
         if problem:
-            return f"{lr_path.name}/{hr_path.name}: {problem}"
+            return f"{_file_name(lr_path)}/{_file_name(hr_path)}: {problem}"
     return None
 
 
-def odd_tracks(tracks: Iterable[PlateTrack]) -> dict[Path, str]:
+def odd_tracks(tracks: Iterable[PlateTrack]) -> dict[Path | str, str]:
     """Track folder -> its first suspicious frame pair, for every track that has one (headers only)."""
     found = {}
     for track in tracks:

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from experiments.errors import UserError
 from experiments.paths import missing_input_hint
 from lpasrn.data.charset import canonical_layout, layout_problem
-from lpasrn.data.frames import frame_size_problem, open_rgb
+from lpasrn.data.frames import FrameSource, frame_size_problem, open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ class PlateTrack:
     """One vehicle's track: N low-resolution and N high-resolution frames of the same plate."""
 
     track_id: str  # path relative to the dataset root, e.g. "Scenario-A/Brazilian/track_00001"
-    directory: Path
+    directory: Path | str  # the track's folder; for a packed dataset "<shard URI>#<track id>" (for messages)
     text: str
     layout: str  # canonical: "Brazilian" | "Mercosur"
-    lr_paths: tuple[Path, ...]
-    hr_paths: tuple[Path, ...]
+    lr_paths: tuple[FrameSource, ...]  # files, or a packed dataset's in-memory frames (`lpasrn.data.packed`)
+    hr_paths: tuple[FrameSource, ...]
     corners: Any = None
 
     @property
@@ -237,14 +237,24 @@ def split_by_ratio(tracks: Sequence[PlateTrack], ratios: Sequence[float], seed: 
 # ----------------------------------------------------------------------------------------------------------
 # Dataset
 # ----------------------------------------------------------------------------------------------------------
-def _to_tensor(image: Image.Image, size_hw: tuple[int, int] | None) -> torch.Tensor:
+def resized_array(image: Image.Image, size_hw: tuple[int, int] | None) -> np.ndarray:
+    """RGB image -> uint8 array [H, W, 3], bicubic-resized to `size_hw`. Every reader (folders, packed shards in
+    this process or in Ray Data tasks) goes through this one function, so they give the same pixels."""
     if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
         image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC)
-    array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+    return np.asarray(image, dtype=np.uint8)
 
 
-def load_rgb(path: Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.array(array, copy=True)).movedim(-1, -3).float().div_(255.0)
+
+
+def _to_tensor(image: Image.Image, size_hw: tuple[int, int] | None) -> torch.Tensor:
+    return array_to_tensor(resized_array(image, size_hw))
+
+
+def load_rgb(path: FrameSource, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
     """Image file (any mode, 16-bit included) -> float tensor [3, H, W] in [0, 1], bicubic-resized to `size_hw`."""
     return _to_tensor(open_rgb(path), size_hw)
 
@@ -295,8 +305,12 @@ def resolve_split_file(root: str | Path, split_file: str | Path | None = None) -
     """The split file to use: the one given, else the dataset's own `ROOT/split.txt`, else None (no file).
 
     Every command asks this one function, so `check-data ROOT`, `--config`, training and evaluation never
-    disagree about a dataset's split.
+    disagree about a dataset's split. A packed dataset has no split file: its split is a column of its shards.
     """
+    from lpasrn.data import packed
+
+    if packed.is_packed(root):
+        return None
     if split_file is not None:
         return Path(split_file)
     own = Path(root) / SPLIT_FILE_NAME
@@ -309,8 +323,15 @@ def build_splits(root: str | Path, split_file: str | Path | None = None,
     """Scan `root` and cut it into train/val/test track lists (by split file, `ROOT/split.txt` when none is
     given and it exists, else by ratio).
 
-    Returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`).
+    Returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`). A packed dataset
+    (`lpasrn pack`'s output: a URI, or a folder with its manifest) is read whole into memory, split by its
+    shards' split column.
     """
+    from lpasrn.data import packed
+
+    if packed.is_packed(root):
+        packed.refuse_split_file(root, split_file)
+        return packed.read_split_tracks(root), {}
     scan = scan_tracks(root, skip_bad=skip_bad)
     split_file = resolve_split_file(root, split_file)
     if split_file is not None:
