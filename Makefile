@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/lpasrn synth --out $(DEMO)/plates --tracks 1000 --layout mixed --seed 0 --overwrite
+	$(BIN)/lpasrn synth --out $(DEMO)/plates --tracks 2000 --frames 2 --layout mixed --seed 0 --overwrite
 	$(BIN)/lpasrn preview $(DEMO)/plates --out $(DEMO)/plates_sheet.png --max-tracks 16
 	$(BIN)/lpasrn train --config lp_asrn_tiny
 	$(BIN)/lpasrn evaluate --checkpoint runs/lp_asrn_tiny/lp_asrn_bundle.pt --data $(DEMO)/plates \
