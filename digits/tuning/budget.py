@@ -15,6 +15,7 @@ from ray.tune.search import Searcher
 
 from digits.tuning.config import TuneConfig
 from digits.tuning.space import hyperparameters
+from digits.tuning.wrapped import WrappedSearcher
 
 TRIAL_EPOCHS = "trial_epochs"
 
@@ -56,26 +57,14 @@ class Budget:
         self.running.pop(trial_id, None)
 
 
-class BudgetSearcher(Searcher):
+class BudgetSearcher(WrappedSearcher):
     """Wraps a Searcher: no trial starts that could overrun the budget; the search ends when none fits."""
 
     def __init__(self, searcher: Searcher, total: int | None, max_trial_epochs: int,
                  cost: Callable[[dict], int]):
-        super().__init__(metric=searcher.metric, mode=searcher.mode)
-        self.searcher = searcher
+        super().__init__(searcher)
         self.budget = Budget(total, max_trial_epochs)
         self.cost = cost
-
-    @property
-    def metric(self):
-        return self.searcher.metric
-
-    @property
-    def mode(self):
-        return self.searcher.mode
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if not self.budget.can_start():

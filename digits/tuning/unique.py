@@ -17,6 +17,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from digits.tuning.wrapped import WrappedSearcher
 from experiments.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,12 @@ class ResultCache:
         atomic_write_text(self.path, json.dumps(payload, indent=1, sort_keys=True))
 
 
-class UniqueSearcher(Searcher):
+class UniqueSearcher(WrappedSearcher):
     """Wraps a Searcher so that no canonical configuration is trained twice (see the module docstring)."""
 
     def __init__(self, searcher: Searcher, canonicalize: Callable[[dict], dict], key: Callable[[dict], str],
                  cache_path: Path, max_repeats: int = MAX_REPEATS):
-        super().__init__(metric=searcher.metric, mode=searcher.mode)
-        self.searcher = searcher
+        super().__init__(searcher)
         self.canonicalize, self.key = canonicalize, key
         self.cache = ResultCache(cache_path)
         self.max_repeats = max_repeats
@@ -67,17 +67,6 @@ class UniqueSearcher(Searcher):
         self._running: dict[str, tuple[str, dict]] = {}  # trial id -> (key, canonical knobs) being trained
         self._waiting: dict[str, list[str]] = {}  # key -> inner ids of repeats waiting for that trial's result
         self._serial = 0
-
-    @property
-    def metric(self):
-        return self.searcher.metric
-
-    @property
-    def mode(self):
-        return self.searcher.mode
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         for _ in range(self.max_repeats):
