@@ -19,20 +19,28 @@ from torch import nn
 from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.checkpoint import load_state
-from lpasrn.training.engine import train_stage
+from lpasrn.ray_glue.data import TRAIN_DATASET, ShardBatches, packed_train_dataset
+from lpasrn.training.engine import streams_train_split, train_stage
 from lpasrn.training.stages import StageSpec, ray_run_name
 
 
 class RayTrainSession:
-    """`TrainSession` on a Ray Train worker."""
+    """`TrainSession` on a Ray Train worker; `streamed_samples` > 0 when the driver streams the train split."""
 
     show_progress = False
 
-    def __init__(self):
+    def __init__(self, streamed_samples: int = 0):
         context = ray.train.get_context()
         self.world_rank = context.get_world_rank()
         self.world_size = context.get_world_size()
         self.device = ray.train.torch.get_device()
+        self.streamed_samples = streamed_samples
+
+    def train_batches(self, batch_size: int, seed: int) -> ShardBatches | None:
+        if not self.streamed_samples:
+            return None
+        shard = ray.train.get_dataset_shard(TRAIN_DATASET)
+        return ShardBatches(shard, self.streamed_samples, self.world_size, batch_size, seed)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         return ray.train.torch.prepare_model(model)
@@ -54,7 +62,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     cfg = LpasrnConfig.model_validate(loop_config["config"])
     # Ray sets OMP_NUM_THREADS=1 in workers; use the CPUs this worker was actually given.
     torch.set_num_threads(cfg.run.cpus_per_worker)
-    train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], RayTrainSession(),
+    train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], RayTrainSession(loop_config.get("streamed_samples", 0)),
                 loop_config.get("seed_checkpoint"))
 
 
@@ -65,10 +73,15 @@ class RayTrainLauncher:
                 seed_checkpoint: str | None) -> TorchTrainer:
         metric, mode = stage.primary_metric
         resources = {"CPU": cfg.run.cpus_per_worker}
+        datasets, streamed_samples = {}, 0
+        if streams_train_split(cfg, stage):  # a packed dataset: Ray Data streams the train split to the workers
+            datasets[TRAIN_DATASET], streamed_samples = packed_train_dataset(cfg)
         return TorchTrainer(
             train_loop_per_worker,
             train_loop_config={"config": cfg.model_dump(mode="json"), "stage": stage.index,
-                               "stage_dir": stage_dir, "seed_checkpoint": seed_checkpoint},
+                               "stage_dir": stage_dir, "seed_checkpoint": seed_checkpoint,
+                               "streamed_samples": streamed_samples},
+            datasets=datasets or None,
             scaling_config=ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
                                          resources_per_worker=resources),
             run_config=RunConfig(

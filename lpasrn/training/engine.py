@@ -30,6 +30,7 @@ from experiments.config import save_resolved_config
 from experiments.errors import UserError
 from experiments.io import atomic_write_text, ensure_folder
 from lpasrn.config import LpasrnConfig
+from lpasrn.data import packed
 from lpasrn.data.charset import CHARSET
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
@@ -41,7 +42,7 @@ from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state
 from lpasrn.training.events import PlateStrip, StageEventWriter, confusion_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
 from lpasrn.training.progress import ProgressLines
-from lpasrn.training.session import TrainSession
+from lpasrn.training.session import TrainBatches, TrainSession
 from lpasrn.training.stages import TRAINED_KEY, StageSpec, stage_table, trained_record
 from lpasrn.training.system import PlateSRSystem, encode_targets, plate_char_logits
 
@@ -57,10 +58,17 @@ FAIL_MARKER_ENV = "GLYPHRAY_TEST_FAIL_MARKER"  # tests only: file that records t
 # ----------------------------------------------------------------------------------------------------------
 @dataclass
 class StageData:
-    train_set: PlateSRDataset | SyntheticPlateDataset
-    train_loader: DataLoader
-    train_sampler: DistributedSampler | CurriculumSampler | FreshPlateSampler
+    train_set: PlateSRDataset | SyntheticPlateDataset | None  # None: streamed by the runner (Ray Data)
+    train_loader: DataLoader | TrainBatches
+    train_sampler: DistributedSampler | CurriculumSampler | FreshPlateSampler | TrainBatches
     val_loader: DataLoader
+
+
+def streams_train_split(cfg: LpasrnConfig, stage: StageSpec) -> bool:
+    """Whether a runner that can stream (Ray Train with Ray Data) should stream this stage's train split: a packed
+    dataset, unless the stage trains on synthetic plates instead or mines hard examples (the curriculum draws
+    samples by index, with replacement, so that stage reads the split into memory on each worker)."""
+    return packed.is_packed(cfg.data.root) and not stage.hard_mining and cfg.data.synthetic_train_samples == 0
 
 
 def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, tracks: list[PlateTrack],
@@ -85,21 +93,40 @@ def _val_shard(tracks: list[PlateTrack], session: TrainSession) -> list[PlateTra
     return tracks[session.world_rank::session.world_size]
 
 
+def _packed_splits(cfg: LpasrnConfig, train_streamed: bool) -> tuple[dict[str, list[PlateTrack]], int]:
+    """A packed dataset's validation tracks (and its train tracks unless they are streamed), read into memory with
+    pyarrow, and how many train tracks it has."""
+    data = cfg.data
+    packed.refuse_split_file(data.root, data.split_file)
+    manifest = packed.read_manifest(data.root)
+    wanted = ["val" if manifest.num_tracks("val") else "test"] + ([] if train_streamed else ["train"])
+    return packed.read_split_tracks(data.root, wanted, manifest=manifest), manifest.num_tracks("train")
+
+
 def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession) -> StageData:
     data = cfg.data
-    splits, skipped = build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)
-    if skipped and session.world_rank == 0:
-        logger.warning("skipped %d bad tracks under %s", len(skipped), data.root)
-    streamed = data.synthetic_train_samples > 0 and not stage.hard_mining  # the miner needs a fixed sample set
-    if not splits["train"] and not streamed:
+    stream = session.train_batches(data.batch_size, cfg.run.seed) if streams_train_split(cfg, stage) else None
+    synthetic = data.synthetic_train_samples > 0 and not stage.hard_mining  # the miner needs a fixed sample set
+    if packed.is_packed(data.root):
+        splits, num_train = _packed_splits(cfg, train_streamed=stream is not None or synthetic)
+    else:
+        splits, skipped = build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)
+        num_train = len(splits["train"])
+        if skipped and session.world_rank == 0:
+            logger.warning("skipped %d bad tracks under %s", len(skipped), data.root)
+    if not num_train and not synthetic:
         raise UserError(f"{data.split_file or data.root}: the train split is empty")
     val_tracks = splits["val"] or splits["test"]
     if not val_tracks:
         raise UserError(f"{data.split_file or data.root}: no val (or test) tracks to choose the best checkpoint")
-    train_set, sampler = _train_samples(cfg, stage, session, splits["train"], streamed)
     loader_args = dict(batch_size=data.batch_size, num_workers=data.loader_workers,
                        pin_memory=session.device.type == "cuda", persistent_workers=data.loader_workers > 0)
-    train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size, **loader_args)
+    if stream is not None:
+        train_set, sampler, train_loader = None, stream, stream
+    else:
+        train_set, sampler = _train_samples(cfg, stage, session, splits["train"], synthetic)
+        train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size,
+                                  **loader_args)
     val_set = PlateSRDataset(_val_shard(val_tracks, session), data.lr_size, data.scale)
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
     return StageData(train_set, train_loader, sampler, val_loader)

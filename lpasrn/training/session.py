@@ -6,6 +6,7 @@ every rank. `LocalSession` is the plain-loop implementation; the Ray one lives i
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +15,17 @@ from torch import nn
 
 from experiments import storage
 from lpasrn.training.checkpoint import STATE_FILE, load_state
+
+
+class TrainBatches(Protocol):
+    """Training batches a runner streams to this rank (Ray Data over a packed dataset): the same batch dicts a
+    DataLoader over `PlateSRDataset` gives, one pass per epoch, the same number of batches on every rank."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
 
 class TrainSession(Protocol):
@@ -30,6 +42,9 @@ class TrainSession(Protocol):
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         """Called once per epoch on every rank; rank 0 passes the checkpoint folder of that epoch."""
+
+    def train_batches(self, batch_size: int, seed: int) -> TrainBatches | None:
+        """This rank's stream of the train split when the runner streams it, else None (read it here)."""
 
 
 class LocalSession:
@@ -53,3 +68,7 @@ class LocalSession:
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         """Nothing to hand over: the stage folder's metrics.json and last/ already hold what Ray would keep."""
+
+    def train_batches(self, batch_size: int, seed: int) -> None:
+        """No stream here: a packed dataset is read with pyarrow, like a folder (`lpasrn.data.packed`)."""
+        return None
