@@ -62,8 +62,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     cfg = LpasrnConfig.model_validate(loop_config["config"])
     # Ray sets OMP_NUM_THREADS=1 in workers; use the CPUs this worker was actually given.
     torch.set_num_threads(cfg.run.cpus_per_worker)
-    train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], RayTrainSession(loop_config.get("streamed_samples", 0)),
-                loop_config.get("seed_checkpoint"))
+    session = RayTrainSession(loop_config.get("streamed_samples", 0))
+    train_stage(cfg, loop_config["stage"], loop_config["stage_dir"], session, loop_config.get("seed_checkpoint"))
 
 
 class RayTrainLauncher:
