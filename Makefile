@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/digits_latency.py
 	$(BIN)/python bench/onnx_speed.py
+	$(BIN)/python bench/data_loading.py
 	$(BIN)/python bench/tune_vs_kerastuner.py
 
 clean:
