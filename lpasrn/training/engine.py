@@ -262,7 +262,7 @@ class StageTrainer:
             started = time.perf_counter()
             train_metrics = self.train_epoch(epoch)
             train_seconds = time.perf_counter() - started
-            samples = train_metrics.pop("train_samples")
+            samples = train_metrics["train_samples"]  # kept: how many samples the epoch really trained on
             train_metrics.update(train_seconds=train_seconds, train_samples_per_s=samples / max(train_seconds, 1e-9))
             self._finish_epoch(epoch, train_metrics, self.validate())
         if self.is_main:
