@@ -77,6 +77,9 @@ class ModelConfig(StrictModel):
     swinir_mlp_ratio: float = Field(6.0, gt=0)
     use_pyramid_attention: bool = True
     pyramid_layout: Literal["brazilian", "mercosur"] = "brazilian"
+    # Frames of a track the generator reads together (reference first); 1 = one frame at a time. With more, every
+    # sample stacks its frame with the track's next ones (cycling when a track has fewer) for `FrameFusion`.
+    generator_frames: int = Field(1, ge=1, le=16)
 
     @field_validator("pyramid_layout", mode="before")
     @classmethod

@@ -155,18 +155,20 @@ def export_onnx(bundle: str | Path, out: str | Path, overwrite: bool = False,
     lr_size = tuple(cfg.data.lr_size)
     hr_size = (lr_size[0] * cfg.data.scale, lr_size[1] * cfg.data.scale)
     torch.manual_seed(0)
-    example_lr = torch.rand(2, 3, *lr_size)
+    frames = cfg.model.generator_frames
+    lr_shape = (3, *lr_size) if frames == 1 else (frames, 3, *lr_size)  # multi-frame: [N, K, 3, h, w]
+    example_lr = torch.rand(2, *lr_shape)
     meta = {"format": ONNX_FORMAT, "source": str(bundle), "lr_size": list(lr_size), "scale": cfg.data.scale,
             "hr_size": list(hr_size), "generator_layout": cfg.model.pyramid_layout,
             "ocr_model_type": cfg.ocr.model_type, "ocr_decoding": ocr_decoding(ocr),
             "refine_iters": getattr(ocr, "refine_iters", 0), "charset": CHARSET, "plate_length": PLATE_LENGTH,
-            "opset": opset, "inputs": {"generator": "lr", "ocr": "image"},
+            "generator_frames": frames, "opset": opset, "inputs": {"generator": "lr", "ocr": "image"},
             "outputs": {"generator": "sr", "ocr": "logits"}}
     with atomic_directory(out, overwrite=overwrite) as staging:
         _export(GeneratorGraph(generator), example_lr, staging / GENERATOR_FILE, "lr", "sr", opset)
         _export(ocr_graph(ocr, hr_size), torch.rand(2, 3, *hr_size), staging / OCR_FILE, "image", "logits", opset)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        difference = parity(generator, ocr, OnnxPlateReader(staging), torch.rand(4, 3, *lr_size))
+        difference = parity(generator, ocr, OnnxPlateReader(staging), torch.rand(4, *lr_shape))
     return ExportReport(Path(out), difference, meta["ocr_decoding"])
 
 
@@ -208,6 +210,7 @@ class OnnxPlateReader:
         self.folder = Path(folder)
         self.meta = read_meta(self.folder)
         self.lr_size = tuple(self.meta["lr_size"])
+        self.generator_frames = int(self.meta.get("generator_frames", 1))
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -228,6 +231,6 @@ class OnnxPlateReader:
         self.generator, self.ocr = sessions["generator"], sessions["ocr"]
 
     def token_logits(self, lr: Tensor) -> Tensor:
-        """[N, 3, h, w] LR frames in [0, 1] -> [N, 8, 37] float32 logits on the CPU."""
+        """[N, 3, h, w] LR frames (multi-frame: [N, K, 3, h, w]) in [0, 1] -> [N, 8, 37] float32 logits on the CPU."""
         sr = self.generator.run(None, {"lr": lr.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(self.ocr.run(None, {"image": sr})[0])

@@ -27,7 +27,8 @@ from experiments import storage
 from experiments.errors import UserError
 from experiments.io import atomic_path, atomic_write_text
 from lpasrn.data.charset import PLATE_LENGTH
-from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, load_rgb, resolve_split_file, scan_tracks
+from lpasrn.data.plates import (PlateSRDataset, PlateTrack, build_splits, generator_input, load_rgb,
+                                resolve_split_file, scan_tracks)
 from lpasrn.fusion import FUSIONS, SINGLE, char_probabilities, score_fusions
 from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
@@ -144,7 +145,7 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
         readers.update({f"{image}_independent": (image, other) for image in ("sr", "bicubic", "hr")})
     root = str(data_root) if storage.is_uri(data_root) else Path(data_root)
     split, origin, tracks = _split_tracks(root, split, Path(split_file) if split_file else None)
-    dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale)
+    dataset = PlateSRDataset(tracks, cfg.data.lr_size, cfg.data.scale, cfg.model.generator_frames)
     meters = {source: RecognitionMeter() for source in readers}
     frame_probs: dict[str, dict[str, list[torch.Tensor]]] = {source: {} for source in readers}  # track -> frames
     truths: dict[str, str] = {}
@@ -153,7 +154,7 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         lr, hr = batch["lr"].to(device), batch["hr"].to(device)
         layouts = batch["layout"]
-        images = {"sr": generator(lr, layouts).clamp(0, 1),
+        images = {"sr": generator(generator_input(batch).to(device), layouts).clamp(0, 1),
                   "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
                   "hr": hr}
         reads = {source: reader.read(images[image], layouts if constrain_layout else None).texts

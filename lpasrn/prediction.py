@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from experiments.errors import UserError
 from lpasrn.data.charset import PLATE_LENGTH
-from lpasrn.data.plates import LRTrack, load_rgb, scan_lr_tracks
+from lpasrn.data.plates import LRTrack, frame_stacks, load_rgb, scan_lr_tracks
 from lpasrn.fusion import DEFAULT_FUSION, FUSIONS, char_probabilities, fuse_tracks
 from lpasrn.models.parseq import PARSeq
 from lpasrn.submission import TrackPrediction
@@ -28,12 +28,14 @@ DECODINGS = ("ar", "nar")
 
 
 class PlateReader(Protocol):
-    """What `predict` needs of a backend: the LR size it reads, and LR frames -> OCR token logits."""
+    """What `predict` needs of a backend: the LR size it reads, how many frames its generator reads together, and
+    LR frames -> OCR token logits."""
 
     lr_size: tuple[int, int]
+    generator_frames: int
 
     def token_logits(self, lr: Tensor) -> Tensor:
-        """[N, 3, h, w] in [0, 1] -> [N, >= 8, 37] float logits on the CPU."""
+        """[N, 3, h, w] (multi-frame: [N, K, 3, h, w]) in [0, 1] -> [N, >= 8, 37] float logits on the CPU."""
 
 
 @contextlib.contextmanager
@@ -55,11 +57,12 @@ class TorchPlateReader:
     refinement rounds follow either, and the plate length is fixed at seven."""
 
     def __init__(self, generator: nn.Module, ocr: nn.Module, lr_size: tuple[int, int], device: str = "cpu",
-                 decode: str | None = None):
+                 decode: str | None = None, generator_frames: int = 1):
         if decode is not None and decode not in DECODINGS:
             raise ValueError(f"decode must be one of {DECODINGS}, got {decode!r}")
         self.generator, self.ocr = generator.eval(), ocr.eval()
         self.lr_size, self.device, self.decode = tuple(lr_size), device, decode
+        self.generator_frames = generator_frames
 
     @torch.inference_mode()
     def token_logits(self, lr: Tensor) -> Tensor:
@@ -83,7 +86,7 @@ def load_reader(checkpoint: str | Path | None = None, onnx_dir: str | Path | Non
     from lpasrn.training.bundle import load_bundle
 
     generator, ocr, cfg = load_bundle(checkpoint, device)
-    return TorchPlateReader(generator, ocr, tuple(cfg.data.lr_size), device, decode)
+    return TorchPlateReader(generator, ocr, tuple(cfg.data.lr_size), device, decode, cfg.model.generator_frames)
 
 
 class LRTrackFrames(Dataset):
@@ -126,7 +129,8 @@ def read_tracks(reader: PlateReader, tracks: Sequence[LRTrack], batch_tracks: in
                         collate_fn=_as_list)
     probs: list[Tensor] = [torch.empty(0)] * len(tracks)
     for batch in _progress(loader, len(tracks), progress):
-        frames = torch.cat([lr for _, lr in batch])
+        frames = torch.cat([lr if reader.generator_frames == 1 else frame_stacks(lr, reader.generator_frames)
+                            for _, lr in batch])  # multi-frame: every frame once as the reference
         per_frame = char_probabilities(reader.token_logits(frames))
         for (index, _), track_probs in zip(batch, per_frame.split([len(lr) for _, lr in batch])):
             probs[index] = track_probs

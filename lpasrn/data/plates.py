@@ -259,11 +259,37 @@ def load_rgb(path: FrameSource, size_hw: tuple[int, int] | None = None) -> torch
     return _to_tensor(open_rgb(path), size_hw)
 
 
-class PlateSRDataset(Dataset):
-    """(LR, HR) frame pairs of a list of tracks, each with its text, layout, track id and sample index."""
+LR_FRAMES = "lr_frames"  # a sample's key for the stacked frames a multi-frame generator reads
 
-    def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int):
+
+def frame_order(num_frames: int, reference: int, count: int) -> list[int]:
+    """The frames a multi-frame sample stacks: the reference itself first, then the track's next ones, cycling
+    (a track with fewer frames than `count` repeats them; equal frames simply share the fusion's weight)."""
+    return [(reference + step) % num_frames for step in range(count)]
+
+
+def frame_stacks(frames: torch.Tensor, count: int) -> torch.Tensor:
+    """A track's frames [F, 3, h, w] -> [F, count, 3, h, w]: every frame as reference once, with its neighbours."""
+    orders = [frame_order(len(frames), reference, count) for reference in range(len(frames))]
+    return frames[torch.tensor(orders)]
+
+
+def generator_input(batch: dict[str, Any]) -> torch.Tensor:
+    """What the generator reads from a batch: the stacked frames when the dataset made them, else the LR frame."""
+    return batch[LR_FRAMES] if LR_FRAMES in batch else batch["lr"]
+
+
+class PlateSRDataset(Dataset):
+    """(LR, HR) frame pairs of a list of tracks, each with its text, layout, track id and sample index.
+
+    With `generator_frames` > 1 each sample also holds `lr_frames` [K, 3, h, w]: its LR frame and the track's next
+    ones (`frame_order`), for a multi-frame generator; HR stays the sample's own frame (the reference's geometry).
+    """
+
+    def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int,
+                 generator_frames: int = 1):
         self.tracks = list(tracks)
+        self.generator_frames = generator_frames
         self.lr_size = tuple(lr_size)
         self.hr_size = (lr_size[0] * scale, lr_size[1] * scale)
         self.samples = [(t, f) for t, track in enumerate(self.tracks) for f in range(track.num_frames)]
@@ -286,7 +312,7 @@ class PlateSRDataset(Dataset):
         track = self.tracks[track_index]
         lr, hr = open_rgb(track.lr_paths[frame_index]), open_rgb(track.hr_paths[frame_index])
         self._warn_odd_sizes(track, frame_index + 1, lr, hr)
-        return {
+        sample = {
             "lr": _to_tensor(lr, self.lr_size),
             "hr": _to_tensor(hr, self.hr_size),
             "text": track.text,
@@ -295,6 +321,11 @@ class PlateSRDataset(Dataset):
             "frame": frame_index + 1,
             "index": index,
         }
+        if self.generator_frames > 1:
+            others = frame_order(track.num_frames, frame_index, self.generator_frames)[1:]
+            sample[LR_FRAMES] = torch.stack([sample["lr"], *(load_rgb(track.lr_paths[f], self.lr_size)
+                                                             for f in others)])
+        return sample
 
     @property
     def texts(self) -> list[str]:

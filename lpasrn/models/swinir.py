@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from lpasrn.config import ModelConfig
 from lpasrn.models.checkpoints import load_checked_state_dict, read_checkpoint, resolve_pretrained
+from lpasrn.models.frame_fusion import FrameFusion
 from lpasrn.models.pyramid_attention import CharacterPyramidAttention
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -207,13 +208,17 @@ class SwinIRGenerator(nn.Module):
     -> pixel-shuffle up-sampler -> conv_last, plus the bicubic up-scaled input when `bicubic_skip` (so the
     network learns only the missing detail). With `bicubic_skip=False` and no pyramid attention it computes
     what the reference classical-SR SwinIR computes, mean shift and `img_range` included.
+
+    With `multi_frame`, it also takes a track's frames together, [B, K, 3, H, W] with the reference frame first,
+    fuses their shallow features (and, for the bicubic skip, their pixels) with per-pixel weights
+    (`FrameFusion`), and returns one SR image in the reference frame's geometry.
     """
 
     def __init__(self, scale: int, embed_dim: int = 144, depths: Sequence[int] = (3,) * 8,
                  num_heads: int | Sequence[int] = 8, window_size: int = 6, mlp_ratio: float = 6.0,
                  in_chans: int = 3, num_feat: int = 64, qkv_bias: bool = True, drop_path_rate: float = 0.0,
                  img_range: float = 1.0, rgb_mean: Sequence[float] = DIV2K_RGB_MEAN, bicubic_skip: bool = True,
-                 use_pyramid_attention: bool = False, pyramid_layout: str = "brazilian"):
+                 use_pyramid_attention: bool = False, pyramid_layout: str = "brazilian", multi_frame: bool = False):
         super().__init__()
         heads = [num_heads] * len(depths) if isinstance(num_heads, int) else list(num_heads)
         if len(heads) != len(depths):
@@ -229,6 +234,7 @@ class SwinIRGenerator(nn.Module):
         self._shift_masks: dict[tuple[int, int, torch.device], Tensor] = {}
 
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
+        self.frame_fusion = FrameFusion(embed_dim) if multi_frame else None
         self.patch_embed = PatchEmbed(embed_dim)
         drop_path = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         starts = [sum(depths[:index]) for index in range(len(depths))]
@@ -262,9 +268,10 @@ class SwinIRGenerator(nn.Module):
         return self.norm(tokens).permute(0, 3, 1, 2)
 
     def forward(self, lr: Tensor, layouts: Sequence[str] | None = None) -> Tensor:
-        """lr: [B, 3, H, W] in [0, 1] -> [B, 3, H*scale, W*scale]; `layouts` per image for pyramid attention."""
+        """lr: [B, 3, H, W] in [0, 1] (or, multi-frame, [B, K, 3, H, W] reference first) -> [B, 3, H*scale,
+        W*scale]; `layouts` per image for pyramid attention."""
         height, width = lr.shape[-2:]
-        shallow = self.conv_first(reflect_pad_to_multiple((lr - self.mean) * self.img_range, self.window_size))
+        shallow, lr = self._shallow_features(lr)
         deep = self.conv_after_body(self.forward_features(shallow)) + shallow
         if self.pyramid_attention is not None:
             deep = self._attend_to_characters(deep, height, width, layouts)
@@ -275,6 +282,26 @@ class SwinIRGenerator(nn.Module):
         if self.bicubic_skip:
             return residual + F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return residual + self.mean
+
+    def _shallow_features(self, lr: Tensor) -> tuple[Tensor, Tensor]:
+        """The padded shallow feature map and the [B, 3, H, W] image the bicubic skip up-scales: the input itself,
+        or for a stack of frames, both fused with the same per-pixel frame weights."""
+        if lr.dim() == 4:
+            if self.frame_fusion is not None:  # one frame: its weight is 1, so skip the scoring
+                return self._shallow_features(lr.unsqueeze(1))
+            return self.conv_first(reflect_pad_to_multiple((lr - self.mean) * self.img_range, self.window_size)), lr
+        if lr.dim() != 5 or self.frame_fusion is None:
+            accepted = "[B, 3, H, W] or, multi-frame, [B, K, 3, H, W]"
+            raise ValueError(f"expected LR images {accepted}, got shape {tuple(lr.shape)}")
+        batch, frames, _, height, width = lr.shape
+        flat = lr.reshape(batch * frames, *lr.shape[2:])
+        shallow = self.conv_first(reflect_pad_to_multiple((flat - self.mean) * self.img_range, self.window_size))
+        shallow = shallow.view(batch, frames, *shallow.shape[1:])
+        if frames == 1:
+            return shallow[:, 0], lr[:, 0]
+        weights = self.frame_fusion(shallow)
+        fused_lr = (weights[..., :height, :width] * lr).sum(dim=1)
+        return (weights * shallow).sum(dim=1), fused_lr
 
     def _attend_to_characters(self, deep: Tensor, height: int, width: int, layouts: Sequence[str] | None) -> Tensor:
         """Pyramid attention on the image's own region of the padded map, so its slots span the plate only."""
@@ -306,6 +333,7 @@ def build_generator(cfg: ModelConfig, scale: int) -> SwinIRGenerator:
         mlp_ratio=cfg.swinir_mlp_ratio,
         use_pyramid_attention=cfg.use_pyramid_attention,
         pyramid_layout=cfg.pyramid_layout,
+        multi_frame=cfg.generator_frames > 1,
     )
 
 

@@ -33,7 +33,7 @@ from lpasrn.config import LpasrnConfig
 from lpasrn.data import packed
 from lpasrn.data.charset import CHARSET
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
-from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits
+from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, generator_input
 from lpasrn.data.synthetic_stream import FreshPlateSampler, SyntheticPlateDataset
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss
@@ -68,7 +68,13 @@ def streams_train_split(cfg: LpasrnConfig, stage: StageSpec) -> bool:
     """Whether a runner that can stream (Ray Train with Ray Data) should stream this stage's train split: a packed
     dataset, unless the stage trains on synthetic plates instead or mines hard examples (the curriculum draws
     samples by index, with replacement, so that stage reads the split into memory on each worker)."""
-    return packed.is_packed(cfg.data.root) and not stage.hard_mining and cfg.data.synthetic_train_samples == 0
+    return (packed.is_packed(cfg.data.root) and not stage.hard_mining and cfg.data.synthetic_train_samples == 0
+            and stacked_frames(cfg, stage) == 1)  # a frame's neighbours are other rows: read into memory instead
+
+
+def stacked_frames(cfg: LpasrnConfig, stage: StageSpec) -> int:
+    """Frames per sample: the multi-frame generator's stack, or one for stages that train only the OCR."""
+    return 1 if stage.trains_ocr_only else cfg.model.generator_frames
 
 
 def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, tracks: list[PlateTrack],
@@ -78,9 +84,9 @@ def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, t
     data = cfg.data
     if streamed:
         stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed,
-                                       style=data.synthetic_style)
+                                       style=data.synthetic_style, generator_frames=stacked_frames(cfg, stage))
         return stream, FreshPlateSampler(len(stream), session.world_size, session.world_rank)
-    train_set = PlateSRDataset(tracks, data.lr_size, data.scale)
+    train_set = PlateSRDataset(tracks, data.lr_size, data.scale, stacked_frames(cfg, stage))
     if stage.hard_mining:
         return train_set, CurriculumSampler(len(train_set), stage.cfg.epochs, session.world_size, session.world_rank,
                                             seed=cfg.run.seed)
@@ -127,7 +133,8 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
         train_set, sampler = _train_samples(cfg, stage, session, splits["train"], synthetic)
         train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size,
                                   **loader_args)
-    val_set = PlateSRDataset(_val_shard(val_tracks, session), data.lr_size, data.scale)
+    val_set = PlateSRDataset(_val_shard(val_tracks, session), data.lr_size, data.scale,
+                             stacked_frames(cfg, stage))
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
     return StageData(train_set, train_loader, sampler, val_loader)
 
@@ -334,7 +341,8 @@ class StageTrainer:
         seen = 0
         batches = self._progress(self.data.train_loader, f"{self.stage.dir_name} epoch {epoch + 1}")
         for batch in batches:
-            lr, hr = batch["lr"].to(self.device, non_blocking=True), batch["hr"].to(self.device, non_blocking=True)
+            lr = generator_input(batch).to(self.device, non_blocking=True)  # stage 0: stacks are never made
+            hr = batch["hr"].to(self.device, non_blocking=True)
             with _autocast(self.device, self.cfg.train.bf16):
                 out = self.model(lr, hr, batch["text"], batch["layout"], weights)
             self.optimizer.zero_grad(set_to_none=True)
@@ -374,7 +382,7 @@ class StageTrainer:
                 if stage.trains_ocr_only:
                     source = lr if stage.cfg.ocr_input == "lr" else hr
                 else:
-                    source = generator(lr, layouts)
+                    source = generator(generator_input(batch).to(self.device), layouts)
                 logits = ocr(source, max_length=targets.shape[1])
             logits = logits.float()
             char_logits = plate_char_logits(ocr, logits)

@@ -148,3 +148,17 @@ def test_stages_can_train_on_plates_rendered_on_the_fly(synth_plates, tmp_path):
     assert stage0["finished"] and [row["epoch"] for row in stage0["history"]] == [1, 2]
     assert "hard_mining_mean_accuracy" in json.loads(
         (tmp_path / "stream/stage4-hard_mining/metrics.json").read_text())["history"][-1]
+
+
+def test_a_multi_frame_generator_trains_through_the_stages_and_is_evaluated(synth_plates, tmp_path):
+    """model.generator_frames: the generator stages read stacks of frames; stage 0 and evaluation are unchanged."""
+    from lpasrn.evaluation import evaluate
+
+    overrides = tiny_overrides(synth_plates, tmp_path, "multi", epochs=(1, 1, 1, 0, 1)) + [
+        "ocr.model_type=slot_cnn", "model.generator_frames=3"]
+    bundle = run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
+    stage2 = json.loads((tmp_path / "multi/stage2-lcofl/metrics.json").read_text())["history"][-1]
+    assert stage2["train_lcofl"] > 0
+    assert any(key.startswith("frame_fusion.") for key in torch.load(bundle, weights_only=True)["generator"])
+    result = evaluate(bundle, synth_plates)
+    assert result.num_images == 2 * 5 and 0 <= result.metrics["sr"]["word_acc"] <= 1

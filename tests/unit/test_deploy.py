@@ -72,3 +72,14 @@ def test_the_onnx_ocr_cannot_decode_autoregressively(exported, lr_only_root, cap
                        str(out.parent / "p.txt")]) == 2
     assert "--decode ar: the ONNX OCR decodes non-autoregressively" in capsys.readouterr().err
     assert predict(load_reader(onnx_dir=out), lr_only_root, progress=False)  # and reads without it
+
+
+def test_a_multi_frame_generator_exports_with_its_frame_axis_and_reads_as_in_pytorch(lr_only_root,  # noqa: F811
+                                                                                    tmp_path):
+    bundle, out = tiny_bundle(tmp_path / "bundle.pt", generator_frames=3), tmp_path / "onnx"
+    assert lpasrn_run(["export", "--checkpoint", bundle, "--format", "onnx", "--out", str(out)]) == 0
+    assert json.loads((out / "meta.json").read_text())["generator_frames"] == 3
+    for args, name in ((["--onnx", str(out)], "onnx.txt"), (["--checkpoint", bundle, "--decode", "nar"], "torch.txt")):
+        assert lpasrn_run(["predict", *args, "--data", str(lr_only_root), "--out", str(tmp_path / name)]) == 0
+    from_onnx, from_torch = read_submission(tmp_path / "onnx.txt"), read_submission(tmp_path / "torch.txt")
+    assert [(p.track_id, p.text) for p in from_onnx] == [(p.track_id, p.text) for p in from_torch]

@@ -20,9 +20,10 @@ TINY_MODEL = ["model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swi
               "data.split_file=null"]
 
 
-def tiny_bundle(path: Path, ocr_type: str = "slot_cnn") -> str:
+def tiny_bundle(path: Path, ocr_type: str = "slot_cnn", generator_frames: int = 1) -> str:
     """An untrained tiny generator (with pyramid attention) and OCR in a bundle: enough to check what is read."""
-    cfg = load_lpasrn_config("lp_asrn_tiny", [*TINY_MODEL, f"ocr.model_type={ocr_type}"])
+    cfg = load_lpasrn_config("lp_asrn_tiny", [*TINY_MODEL, f"ocr.model_type={ocr_type}",
+                                              f"model.generator_frames={generator_frames}"])
     torch.manual_seed(0)
     state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
              "ocr": create_ocr(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
@@ -61,6 +62,14 @@ def test_the_batch_size_does_not_change_the_readings(bundle, lr_only_root):
     one, many = (predict(reader, lr_only_root, batch_tracks=size, progress=False) for size in (1, 16))
     assert [(p.track_id, p.text) for p in one] == [(p.track_id, p.text) for p in many]
     assert [p.confidence for p in one] == pytest.approx([p.confidence for p in many], rel=1e-4)
+
+
+def test_a_multi_frame_generator_reads_each_track_with_every_frame_as_reference_once(lr_only_root, tmp_path):
+    reader = load_reader(tiny_bundle(tmp_path / "multi.pt", generator_frames=3))
+    assert reader.generator_frames == 3
+    one, many = (predict(reader, lr_only_root, batch_tracks=size, progress=False) for size in (1, 16))
+    assert [(p.track_id, p.text) for p in one] == [(p.track_id, p.text) for p in many]
+    assert len(one) == 3 and all(len(p.text) == 7 for p in one)
 
 
 def test_a_flat_test_folder_names_tracks_by_their_folder(bundle, lr_only_root, tmp_path):
