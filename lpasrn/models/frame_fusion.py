@@ -21,6 +21,9 @@ class FrameFusion(nn.Module):
         # Each frame is judged beside the reference: [frame, reference, |frame - reference|] -> one score.
         self.score = nn.Sequential(nn.Conv2d(3 * channels, hidden, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True),
                                    nn.Conv2d(hidden, 1, 3, 1, 1))
+        # Zero scores at the start: the frames are first averaged, and the weighting is learnt from there.
+        nn.init.zeros_(self.score[-1].weight)
+        nn.init.zeros_(self.score[-1].bias)
 
     def forward(self, features: Tensor) -> Tensor:
         batch, frames, channels, height, width = features.shape

@@ -252,6 +252,14 @@ class SwinIRGenerator(nn.Module):
         for module in (self.patch_embed, self.layers, self.norm):
             module.apply(_init_transformer_weights)
 
+    def completed_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`state` as this generator loads it: a multi-frame generator seeded by a single-frame one's weights keeps
+        its own fresh `frame_fusion` (which starts by averaging the frames); anything else unchanged."""
+        if self.frame_fusion is None or any(key.startswith("frame_fusion.") for key in state):
+            return state
+        fresh = {f"frame_fusion.{key}": value for key, value in self.frame_fusion.state_dict().items()}
+        return {**state, **fresh}
+
     def shift_mask(self, height: int, width: int, device: torch.device) -> Tensor:
         """The SW-MSA mask for a padded feature size, built on first use and then reused."""
         key = (height, width, device)

@@ -219,8 +219,9 @@ class StageTrainer:
         for name, module in (("generator", generator), ("ocr", ocr)):
             if name not in state:
                 raise UserError(f"{source}: checkpoint has no '{name}' weights")
+            weights = generator.completed_state(state[name]) if name == "generator" else state[name]
             try:
-                module.load_state_dict(state[name])
+                module.load_state_dict(weights)
             except RuntimeError as err:
                 raise UserError(f"{source}: {name} weights do not fit the configured model "
                                 f"({str(err).splitlines()[0]})") from None

@@ -29,11 +29,17 @@ def test_frame_stacks_make_every_frame_the_reference_once():
     assert stacks[:, :, 0, 0, 0].tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 0], [3, 0, 1]]
 
 
+def test_a_fresh_fusion_averages_the_frames():
+    torch.testing.assert_close(FrameFusion(8)(torch.randn(2, 4, 8, 5, 7)), torch.full((2, 4, 1, 5, 7), 0.25))
+
+
 def test_fusion_weights_are_a_distribution_over_the_frames_at_every_pixel():
-    weights = FrameFusion(8)(torch.randn(2, 4, 8, 5, 7))
+    fusion = FrameFusion(8)
+    torch.nn.init.normal_(fusion.score[-1].weight)  # as after training: frames scored differently
+    weights = fusion(torch.randn(2, 4, 8, 5, 7))
     assert weights.shape == (2, 4, 1, 5, 7)
     torch.testing.assert_close(weights.sum(dim=1), torch.ones(2, 1, 5, 7))
-    assert (weights > 0).all()
+    assert (weights > 0).all() and weights.std() > 0.01
 
 
 @torch.no_grad()
@@ -50,6 +56,7 @@ def test_one_frame_through_a_multi_frame_generator_is_what_the_single_frame_gene
 @torch.no_grad()
 def test_the_output_does_not_depend_on_the_order_of_the_other_frames():
     generator = _generator(True)
+    torch.nn.init.normal_(generator.frame_fusion.score[-1].weight)
     frames = torch.rand(1, 4, 3, 16, 48)
     shuffled = frames[:, [0, 3, 1, 2]]
     torch.testing.assert_close(generator(frames), generator(shuffled), atol=1e-5, rtol=1e-5)
@@ -64,10 +71,10 @@ def test_the_same_frame_k_times_gives_the_one_frame_result():
                                atol=1e-5, rtol=1e-5)
 
 
-def test_the_fusion_trains_from_the_loss():
+def test_the_fusion_learns_from_the_loss():
     generator = _generator(True).train()
-    generator(torch.rand(2, 3, 3, 16, 48)).mean().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.frame_fusion.parameters())
+    generator(torch.rand(2, 3, 3, 16, 48)).square().mean().backward()
+    assert generator.frame_fusion.score[-1].weight.grad.abs().sum() > 0
 
 
 def test_a_single_frame_generator_refuses_stacked_frames():
@@ -87,3 +94,11 @@ def test_samples_stack_their_frame_with_the_tracks_next_ones(plate_root):
     assert LR_FRAMES not in plain[0]
     torch.testing.assert_close(generator_input(sample), sample[LR_FRAMES])
     torch.testing.assert_close(generator_input(plain[0]), plain[0]["lr"])
+
+
+def test_a_single_frame_generators_weights_seed_a_multi_frame_one_with_a_fresh_fusion():
+    single, multi = _generator(False), _generator(True)
+    state = multi.completed_state(single.state_dict())
+    multi.load_state_dict(state)
+    assert multi.completed_state(state) is state  # a multi-frame state is taken as it is
+    torch.testing.assert_close(state["conv_first.weight"], single.state_dict()["conv_first.weight"])
