@@ -16,10 +16,11 @@ from torch import Tensor, nn
 class FrameFusion(nn.Module):
     """[B, K, C, H, W] shallow features, reference first -> per-pixel weights [B, K, 1, H, W] summing to 1."""
 
-    def __init__(self, channels: int, hidden: int = 32):
+    def __init__(self, channels: int, hidden: int = 16):
         super().__init__()
-        # Each frame is judged beside the reference: [frame, reference, |frame - reference|] -> one score.
-        self.score = nn.Sequential(nn.Conv2d(3 * channels, hidden, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True),
+        # Each frame is judged beside the reference, [frame, reference, |frame - reference|], mixed per pixel
+        # (1x1) and then over a 3x3 neighbourhood into one score: a few percent of the generator's cost.
+        self.score = nn.Sequential(nn.Conv2d(3 * channels, hidden, 1), nn.LeakyReLU(0.1, inplace=True),
                                    nn.Conv2d(hidden, 1, 3, 1, 1))
         # Zero scores at the start: the frames are first averaged, and the weighting is learnt from there.
         nn.init.zeros_(self.score[-1].weight)
