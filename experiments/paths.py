@@ -21,6 +21,14 @@ def is_uri(location: str | os.PathLike) -> bool:
     return "://" in str(location)
 
 
+def path_or_uri(value: object) -> object:
+    """A config value that names a place: a URI stays a string (pathlib would fold its "//"), else a Path.
+    For pydantic `mode="before"` validators of `Path | str` fields."""
+    if isinstance(value, (str, os.PathLike)):
+        return str(value) if is_uri(value) else Path(value)
+    return value
+
+
 def in_ray_job_working_dir() -> bool:
     """True when this command is a `ray job submit` entrypoint running in an uploaded copy of --working-dir."""
     raw = os.environ.get(RAY_JOB_CONFIG_ENV)

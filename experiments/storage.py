@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from experiments.io import atomic_write_bytes
@@ -79,22 +79,74 @@ def upload_file(local: Path, location: str) -> None:
     from pyarrow import fs
 
     filesystem, path = _resolve(location)
-    fs.copy_files(str(local), path, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
+    try:
+        fs.copy_files(str(local), path, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
+    except OSError as err:
+        from experiments.errors import UserError
+
+        raise UserError(f"{location}: cannot upload ({str(err).splitlines()[0]})") from None
+
+
+def list_files(location: str | os.PathLike) -> list[str]:
+    """Every file under `location` (a folder or a bucket prefix), as sorted relative POSIX names; [] if none."""
+    if not is_uri(location):
+        folder = Path(location)
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    from pyarrow import fs
+
+    filesystem, path = _resolve(str(location))
+    infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
+    root = path.rstrip("/") + "/"
+    return sorted(info.path.removeprefix(root) for info in infos if info.type == fs.FileType.File)
+
+
+def remove_tree(location: str | os.PathLike) -> None:
+    """Delete `location` and all under it (a folder, or every object under a bucket prefix); nothing there is fine."""
+    if not is_uri(location):
+        shutil.rmtree(location, ignore_errors=True)
+        return
+    filesystem, path = _resolve(str(location))
+    filesystem.delete_dir_contents(path, missing_dir_ok=True)
+
+
+def scratch_folder(location: str) -> Path:
+    """The same local folder for `location` every time it is asked for (in this machine's temp folder), for a
+    writer that must find its files again at the same path, e.g. after a restart."""
+    tag = hashlib.sha1(str(location).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"glyphray-{Path(str(location)).name}-{tag}"
 
 
 class MirroredFolder:
     """A local folder that stands for `location`: a local location is used as it is; for a URI, a private
     scratch folder is written instead and `sync()` uploads what changed since the previous sync."""
 
-    def __init__(self, location: str | os.PathLike):
+    def __init__(self, location: str | os.PathLike, local: Path | None = None):
+        """`local`: the scratch folder of a remote location (default: a new private one), e.g. a `scratch_folder`
+        so that a restarted writer finds the same paths."""
         self.location = str(location)
         self.remote = is_uri(location)
         if self.remote:
             tag = hashlib.sha1(self.location.encode()).hexdigest()[:10]
-            self.local = Path(tempfile.mkdtemp(prefix=f"glyphray-{Path(self.location).name}-{tag}-"))
+            self.local = Path(local) if local is not None else Path(
+                tempfile.mkdtemp(prefix=f"glyphray-{Path(self.location).name}-{tag}-"))
+            self.local.mkdir(parents=True, exist_ok=True)
         else:
             self.local = Path(location)
         self._sent: dict[Path, tuple[int, int]] = {}
+
+    def pull(self, wanted: Callable[[str], bool]) -> list[str]:
+        """Download the files of the store whose relative names `wanted` accepts into the scratch folder (replacing
+        local copies); they count as sent. Nothing to do for a local location."""
+        if not self.remote:
+            return []
+        names = [name for name in list_files(self.location) if wanted(name)]
+        for name in names:
+            target = self.local / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, read_bytes(join(self.location, name)))
+            stat = target.stat()
+            self._sent[target] = (stat.st_mtime_ns, stat.st_size)
+        return names
 
     def sync(self, last: Iterable[str] = ()) -> list[str]:
         """Upload new and changed files; the names in `last` (relative) go after all others, so a marker such

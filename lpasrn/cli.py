@@ -37,7 +37,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     from lpasrn.data.packed import pack_dataset
 
     summary = pack_dataset(args.root, args.out, args.shard_size, args.split_file, args.skip_bad,
-                           progress=sys.stderr.isatty())
+                           progress=sys.stderr.isatty(), overwrite=args.overwrite)
     for track_id, reason in summary.skipped_tracks.items():
         print(f"skipped {track_id}: {reason}", file=sys.stderr)
     manifest = summary.manifest
@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present, else "
                                                       "the 0.8/0.1/0.1 ratio split with seed 0); stored in the shards")
     pack.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
+    pack.add_argument("--overwrite", action="store_true",
+                      help="delete whatever is at --out first (another pack, an unfinished one, other files)")
     pack.set_defaults(handler=_cmd_pack)
 
     check = sub.add_parser("check-data", formatter_class=HelpFormatter, help="scan and split a dataset",

@@ -42,10 +42,7 @@ class DataConfig(StrictModel):
     @field_validator("root", mode="before")
     @classmethod
     def _uri_or_path(cls, value: object) -> object:
-        # pathlib would fold a URI's "//"; URIs stay strings, everything else a Path.
-        if isinstance(value, (str, os.PathLike)):
-            return str(value) if paths.is_uri(value) else Path(value)
-        return value
+        return paths.path_or_uri(value)
 
     @field_validator("lr_size")
     @classmethod

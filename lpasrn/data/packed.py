@@ -332,12 +332,13 @@ def _write(uri: str, data: bytes) -> None:
 
 def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: int = 500,
                  split_file: str | os.PathLike | None = None, skip_bad: bool = False,
-                 progress: bool = False) -> PackSummary:
+                 progress: bool = False, overwrite: bool = False) -> PackSummary:
     """Write the tracks under the folder `root` as Parquet shards at `out` (a folder, s3:// or gs://).
 
     Atomic: each shard is one atomic write (a rename on a disk, one completed upload in a bucket) and the manifest
     comes last, so no reader opens a half-written pack. Resumable: the same command again skips the shards that
-    are already there; a pack of other tracks (or another shard size) at `out` is refused.
+    are already there; a pack of other tracks (or another shard size) at `out` is refused, unless `overwrite`,
+    which first deletes whatever is at `out`.
     """
     from tqdm.auto import tqdm
 
@@ -356,19 +357,26 @@ def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: in
                             source=str(Path(root).resolve()), split_origin=origin)
     plan_text = json.dumps(manifest.to_json(), indent=2).encode()
     existing = _existing_names(location)
+    if overwrite and existing:
+        try:
+            storage.remove_tree(location)
+        except OSError as err:
+            raise UserError(f"{location}: cannot delete for --overwrite ({str(err).splitlines()[0]})") from None
+        existing = []
     if MANIFEST_NAME in existing:
         done = read_manifest(location)
         if done.fingerprint != manifest.fingerprint:
             raise UserError(f"{location}: holds a finished pack of other tracks or another --shard-size "
-                            f"({MANIFEST_NAME}); choose another --out or delete it")
+                            f"({MANIFEST_NAME}); choose another --out or pass --overwrite")
         return PackSummary(location, done, 0, len(done.shards), skipped, already_complete=True)
     if PLAN_NAME in existing:
         plan = _parse_manifest(location, PLAN_NAME, storage.read_bytes(storage.join(location, PLAN_NAME)))
         if plan.fingerprint != manifest.fingerprint:
             raise UserError(f"{storage.join(location, PLAN_NAME)}: an unfinished pack of other tracks or another "
-                            "--shard-size is here; choose another --out or delete it")
+                            "--shard-size is here; choose another --out or pass --overwrite")
     elif existing:
-        raise UserError(f"{location}: exists and is not empty (and is no pack to resume); choose another --out")
+        raise UserError(f"{location}: exists and is not empty (and is no pack to resume); choose another --out or "
+                        "pass --overwrite")
     else:
         _write(storage.join(location, PLAN_NAME), plan_text)
     by_split = {split: iter(splits[split]) for split in SPLITS}

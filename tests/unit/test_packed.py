@@ -121,6 +121,18 @@ def test_another_pack_at_the_same_place_is_refused(split_root, tmp_path):
         packed.pack_dataset(split_root, tmp_path / "busy")
 
 
+def test_overwrite_replaces_another_pack_in_a_bucket(split_root, s3_bucket, capsys):
+    location = f"{s3_bucket}/plates"
+    packed.pack_dataset(split_root, location, shard_size=1)
+    storage.write_bytes(storage.join(location, "notes.txt"), b"mine")
+    assert lpasrn_run(["pack", str(split_root), "--out", location, "--shard-size", "2"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert lpasrn_run(["pack", str(split_root), "--out", location, "--shard-size", "2", "--overwrite"]) == 0
+    assert "wrote 4 shards" in capsys.readouterr().out
+    assert packed.read_manifest(location).shard_size == 2
+    assert "notes.txt" not in storage.list_files(location) and len(storage.list_files(location)) == 6
+
+
 def test_pack_and_check_data_on_the_command_line(split_root, s3_bucket, capsys):
     location = f"{s3_bucket}/plates"
     assert lpasrn_run(["pack", str(split_root), "--out", location, "--shard-size", "2"]) == 0

@@ -67,3 +67,43 @@ def test_checkpoints_load_from_a_bucket(s3_bucket, tmp_path):
     storage.write_bytes(storage.join(s3_bucket, "broken.pt"), b"not a checkpoint")
     with pytest.raises(UserError, match="not a loadable glyphray checkpoint"):
         load_state(storage.join(s3_bucket, "broken.pt"))
+
+
+@pytest.mark.parametrize("where", ["disk", "s3"])
+def test_list_and_remove_a_tree(where, tmp_path, request):
+    root = str(tmp_path / "tree") if where == "disk" else request.getfixturevalue("s3_bucket") + "/tree"
+    assert storage.list_files(root) == []
+    for name in ("b.txt", "a/c.json", "a/d/e.bin"):
+        storage.write_bytes(storage.join(root, name), name.encode())
+    assert storage.list_files(root) == ["a/c.json", "a/d/e.bin", "b.txt"]
+    storage.remove_tree(root)
+    storage.remove_tree(root)  # nothing there is fine
+    assert storage.list_files(root) == [] and not storage.exists(storage.join(root, "b.txt"))
+
+
+def test_a_mirror_at_a_fixed_scratch_folder_pulls_what_is_wanted_and_does_not_send_it_back(s3_bucket, tmp_path,
+                                                                                           monkeypatch):
+    location = f"{s3_bucket}/exp"
+    storage.write_bytes(storage.join(location, "journal.log"), b"mine")
+    storage.write_bytes(storage.join(location, "trial_1", "result.json"), b"{}")
+    storage.write_bytes(storage.join(location, "trial_1", "checkpoint_000000", "model.keras"), b"big")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    local = storage.scratch_folder(location)
+    assert local == storage.scratch_folder(location) and local.parent == tmp_path
+    mirror = storage.MirroredFolder(location, local=local)
+    assert mirror.pull(lambda name: "checkpoint_" not in name) == ["journal.log", "trial_1/result.json"]
+    assert (local / "journal.log").read_bytes() == b"mine" and not (local / "trial_1" / "checkpoint_000000").exists()
+    assert mirror.sync() == []  # pulled files count as sent
+    (local / "journal.log").write_bytes(b"mine, longer")
+    assert mirror.sync() == ["journal.log"]
+    assert storage.read_bytes(storage.join(location, "journal.log")) == b"mine, longer"
+    mirror.close()
+    assert not local.exists()
+
+
+def test_an_upload_that_fails_is_one_line_naming_the_place(s3_server, tmp_path):
+    mirror = storage.MirroredFolder("s3://no-such-bucket-here/exp")
+    (mirror.local / "metrics.json").write_text("{}")
+    with pytest.raises(UserError, match="s3://no-such-bucket-here/exp/metrics.json: cannot upload"):
+        mirror.sync()
+    mirror.close()
