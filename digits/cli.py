@@ -79,9 +79,11 @@ def _train_in_process(configs: list, args: argparse.Namespace) -> list[dict]:
 
 
 def _print_model_line(cfg, metrics: dict) -> None:
+    from digits.train import model_location
+
     print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
           f"{metrics['float_tflite_accuracy']:.4f}, int8 {_fmt(metrics['int8_tflite_accuracy'], '.4f')}"
-          f"{_espdl_part(metrics)} -> {Path(cfg.export_dir) / cfg.export_group / metrics['model']}", flush=True)
+          f"{_espdl_part(metrics)} -> {model_location(cfg, metrics['model'])}", flush=True)
 
 
 def _espdl_part(metrics: dict) -> str:

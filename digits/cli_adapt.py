@@ -22,8 +22,10 @@ def _config(args: argparse.Namespace):
     return load_digits_config(path, list(args.overrides) + ([f"epochs={args.epochs}"] if args.epochs else []))
 
 
-def _print_result(metrics: dict, export_dir: Path) -> None:
-    folder = export_dir / f"{metrics['nb_classes']}cls_{metrics['color_mode']}" / metrics["model"]
+def _print_result(metrics: dict, export_dir: Path | str) -> None:
+    from experiments import storage
+
+    folder = storage.join(export_dir, f"{metrics['nb_classes']}cls_{metrics['color_mode']}", metrics["model"])
     int8 = metrics["int8_tflite_accuracy"]
     print(f"{metrics['model']}: keras {metrics['keras_float_accuracy']:.4f}, float tflite "
           f"{metrics['float_tflite_accuracy']:.4f}, int8 {'-' if int8 is None else f'{int8:.4f}'} -> {folder}",
@@ -43,7 +45,7 @@ def _cmd_fine_tune(args: argparse.Namespace) -> int:
 
     limit_threads(args.threads)
     metrics = fine_tune(cfg, args.model_path, plan, verbose=2 if args.debug else 0)
-    _print_result(metrics, Path(cfg.export_dir))
+    _print_result(metrics, cfg.export_dir)
     return 0
 
 
@@ -60,7 +62,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     limit_threads(args.threads)
     metrics = retrain(cfg, args.model_path, args.bad_images_dir, args.bad_weight, args.learning_rate,
                       verbose=2 if args.debug else 0)
-    _print_result(metrics, Path(cfg.export_dir))
+    _print_result(metrics, cfg.export_dir)
     return 0
 
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from experiments import paths
 from experiments.config import StrictModel, load_config
@@ -75,8 +75,13 @@ class DigitsConfig(StrictModel):
     # ESP-DL: int8-I/O TFLite plus `<model>_<esp_dl_target>.espdl` (ESP-PPQ; `pip install -e '.[espdl]'`).
     esp_dl_quantize: bool = False
     esp_dl_target: Literal["esp32s3", "esp32p4"] = "esp32s3"
-    export_dir: Path = Path("exported_models")
+    export_dir: Path | str = Path("exported_models")  # a folder, or s3://bucket/prefix / gs://... (uploaded)
     seed: int = 42
+
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _uri_or_path(cls, value: object) -> object:
+        return paths.path_or_uri(value)
 
     @model_validator(mode="after")
     def _quantization_rules(self) -> "DigitsConfig":
@@ -104,7 +109,7 @@ class DigitsConfig(StrictModel):
 
     def with_absolute_paths(self) -> "DigitsConfig":
         """Inputs and `export_dir` resolved (a relative export_dir in a Ray job is refused: it would be lost)."""
-        export_dir = Path(paths.output_location(self.export_dir, "export_dir"))
+        export_dir = paths.path_or_uri(paths.output_location(self.export_dir, "export_dir"))
         return self.with_absolute_inputs().model_copy(update={"export_dir": export_dir})
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from digits.architectures import create_model, resolve_name
 from digits.config import DigitsConfig
 from digits.pipeline import DigitsData, build_datasets
+from experiments import storage
 from experiments.errors import UserError
 from experiments.io import atomic_path
 
@@ -43,9 +44,15 @@ class TrainResult:
         self.params = int(self.model.count_params())
 
 
+def model_location(cfg: DigitsConfig, folder: str | None = None) -> str:
+    """`<export_dir>/<nb_classes>cls_<GRAY|RGB>/<model>/`, the original's layout: a path, or a URI when export_dir is
+    one. `folder` replaces the architecture's name (fine-tuning's `<model>_finetuned`)."""
+    return storage.join(cfg.export_dir, cfg.export_group, folder or resolve_name(cfg.model_architecture))
+
+
 def model_dir_for(cfg: DigitsConfig) -> Path:
-    """`<export_dir>/<nb_classes>cls_<GRAY|RGB>/<model>/`, the original's layout."""
-    return Path(cfg.export_dir) / cfg.export_group / resolve_name(cfg.model_architecture)
+    """`model_location` of a local export_dir."""
+    return Path(model_location(cfg))
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

@@ -3,6 +3,8 @@
 Writes into `<export_dir>/<nb_classes>cls_<GRAY|RGB>/<model>/`: config.resolved.yaml, best_model.keras,
 `<model>_float.tflite`, `<model>_quantized.tflite`, with `esp_dl_quantize` also `<model>_<esp_dl_target>.espdl`
 (ESP-DL), training_history.png and metrics.json. Epoch checkpoints are removed at the end unless `no_cleanup`.
+An export_dir in a bucket (s3://, gs://) is written in a scratch folder and uploaded at the end through
+`experiments.storage` (each file one completed upload, metrics.json last), as lpasrn's runs are.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from digits.pipeline import DigitsData, to_float
 from digits.preflight import check_run
 from digits.report import plot_history, write_metrics
 from digits.tflite_eval import TFLiteEvaluation, evaluate_tflite
-from digits.train import Reporter, model_dir_for, train_model
+from digits.train import Reporter, model_location, train_model
+from experiments import storage
 from experiments.config import save_resolved_config
 from experiments.io import atomic_write_bytes
 
@@ -65,9 +68,20 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
     names both the folder in the export group and the TFLite files; `extra_metrics` go into metrics.json.
     """
     check_run(cfg)
+    outputs = storage.MirroredFolder(model_location(cfg, export_name))  # a bucket: a scratch folder, uploaded
+    try:
+        metrics = _train_and_export(cfg, outputs.local, reporter, no_cleanup, verbose, model=model, data=data,
+                                    export_name=export_name, extra_metrics=extra_metrics)
+        outputs.sync(last=[METRICS_NAME])  # metrics.json vouches for the files it lists
+    finally:
+        outputs.close()
+    return metrics
+
+
+def _train_and_export(cfg: DigitsConfig, model_dir: Path, reporter: Reporter | None, no_cleanup: bool, verbose: int,
+                      *, model, data: DigitsData | None, export_name: str | None, extra_metrics: dict | None) -> dict:
     entry = model_entry(cfg.model_architecture)
     name = export_name or entry.name
-    model_dir = Path(cfg.export_dir) / cfg.export_group / export_name if export_name else model_dir_for(cfg)
     result = train_model(cfg, reporter=reporter, data=data, model_dir=model_dir, verbose=verbose, model=model,
                          before_fit=lambda: save_resolved_config(cfg, model_dir))
     model = result.model

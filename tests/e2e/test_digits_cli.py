@@ -116,3 +116,29 @@ def test_no_cleanup_keeps_checkpoints_and_quantize_off_skips_int8(sklearn_root, 
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["quantization"] == "none" and metrics["int8_tflite_accuracy"] is None
     assert "int8 -" in capsys.readouterr().out
+
+
+def test_train_exports_to_a_bucket(sklearn_root, s3_bucket, capsys):
+    """export_dir=s3://...: every file of the local layout lands in the bucket (local S3 server), read back as plain
+    files, and no scratch folder is left behind."""
+    import glob
+    import hashlib
+    import tempfile
+
+    from experiments import storage
+
+    export_dir = f"{s3_bucket}/models"
+    argv = ["train", "--threads", "1", "--train", "digit_recognizer_v6", "--epochs", "1", "--set",
+            sources(sklearn_root), f"export_dir={export_dir}"]
+    assert digits_run(argv) == 0
+    folder = storage.join(export_dir, "10cls_GRAY", "digit_recognizer_v6")
+    assert f"-> {folder}" in capsys.readouterr().out
+    assert set(storage.list_files(folder)) == {
+        "best_model.keras", "digit_recognizer_v6_float.tflite", "digit_recognizer_v6_quantized.tflite",
+        "training_history.png", "metrics.json", "config.resolved.yaml"}
+    metrics = json.loads(storage.read_bytes(storage.join(folder, "metrics.json")))
+    int8 = storage.read_bytes(storage.join(folder, "digit_recognizer_v6_quantized.tflite"))
+    assert metrics["int8_tflite_size_bytes"] == len(int8) and metrics["epochs_run"] == 1
+    assert f"export_dir: {export_dir}" in storage.read_bytes(storage.join(folder, "config.resolved.yaml")).decode()
+    tag = hashlib.sha1(folder.encode()).hexdigest()[:10]
+    assert not glob.glob(f"{tempfile.gettempdir()}/glyphray-*{tag}*")
