@@ -68,8 +68,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_head():
+def ray_head(s3_server):
     """One local Ray head per test session, started as the README tells users to (token authentication on).
+
+    It starts after the local S3 server, with its settings in the environment, as a cluster's nodes have their
+    credentials: so Tune trials on it reach the bucket (`digits tune --storage-path s3://...`).
 
     Nothing is taken from this machine's `~/.ray`: `ray get-auth-token --generate` writes a fresh token into a
     temporary HOME, and every process the tests start reads it through `RAY_AUTH_TOKEN_PATH` with

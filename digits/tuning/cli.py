@@ -31,7 +31,8 @@ def add_tune_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objective", choices=("single", "multi"),
                         help="single: INT8 accuracy; multi: INT8 accuracy and INT8 size (Pareto front)")
     parser.add_argument("--name", help="experiment name (folder under the storage path)")
-    parser.add_argument("--storage-path", "--storage_path", dest="storage_path", help="where experiments are kept")
+    parser.add_argument("--storage-path", "--storage_path", dest="storage_path",
+                        help="where experiments are kept: a folder, s3://bucket/prefix or gs://...")
     parser.add_argument("--resume", action="store_true",
                         help="continue the experiment <storage>/<name> after Ctrl-C or a crash")
 
@@ -66,7 +67,7 @@ def _report(outcome) -> None:
           "repeated configurations answered from the cache")
     print(f"best {best['trial_id']}: int8_accuracy {best.get('int8_accuracy', float('nan')):.4f}, "
           f"int8 size {best.get('int8_size_bytes', 0) / 1024:.1f} KB: {knobs}")
-    print(f"outputs in {outcome.experiment_dir}")
+    print(f"outputs in {outcome.location or outcome.experiment_dir}")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -5,10 +5,10 @@ import os
 from pathlib import Path
 from typing import Literal, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from digits.config import DigitsConfig, Optimizer
-from experiments import paths
+from experiments import paths, storage
 from experiments.config import StrictModel, load_config
 
 Quantization = Literal["ptq", "qat"]
@@ -71,7 +71,7 @@ class TuneConfig(StrictModel):
     """A `digits tune` experiment: where it goes, how much it may spend, what it optimises, over what."""
 
     name: str = Field("digits_tune", min_length=1)
-    storage_path: Path = Path("runs/tune")
+    storage_path: Path | str = Path("runs/tune")  # a folder, or s3://bucket/prefix / gs://... (see experiment_dir)
     objective: Literal["single", "multi"] = "single"  # single: INT8 accuracy; multi: + INT8 size (Pareto front)
     # Budget: total trial-epochs, all training counted (QAT fine-tuning too); num_samples caps the trials.
     budget_epochs: int | None = Field(120, ge=1)
@@ -95,6 +95,11 @@ class TuneConfig(StrictModel):
     train_best: bool = True  # train the best configuration fully (base.epochs) and export it
     space: SearchSpace = SearchSpace()
     base: DigitsConfig = DigitsConfig()  # every trial starts from this digits config (data_sources, classes...)
+
+    @field_validator("storage_path", mode="before")
+    @classmethod
+    def _uri_or_path(cls, value: object) -> object:
+        return paths.path_or_uri(value)
 
     @model_validator(mode="after")
     def _budget(self) -> "TuneConfig":
@@ -122,15 +127,25 @@ class TuneConfig(StrictModel):
         return self.epochs_per_trial + (self.qat_epochs if any("qat" in c for c in choices) else 0)
 
     @property
+    def experiment_location(self) -> str:
+        """`<storage_path>/<name>`: an absolute folder, or a URI where Tune keeps its state and the outputs go."""
+        if storage.is_uri(self.storage_path):
+            return storage.join(self.storage_path, self.name)
+        return str((Path(self.storage_path) / self.name).resolve())
+
+    @property
     def experiment_dir(self) -> Path:
-        return (Path(self.storage_path) / self.name).resolve()
+        """The local folder of the driver's own files (Optuna journal, result cache, rungs, outputs): the experiment
+        itself on a disk; for a URI, a scratch folder at a fixed path, mirrored to the bucket as trials end."""
+        location = self.experiment_location
+        return storage.scratch_folder(location) if storage.is_uri(location) else Path(location)
 
     def with_absolute_paths(self) -> "TuneConfig":
         """Storage and the base config's data sources resolved as `experiments.paths` does for both halves: trials
         run in folders of their own, and a Ray job's working-dir copy is deleted with the job. (Trials export into
         the experiment, so the base's export_dir is not used here.)"""
-        storage = Path(paths.output_location(self.storage_path, "storage_path"))
-        return self.model_copy(update={"storage_path": storage, "base": self.base.with_absolute_inputs()})
+        location = paths.path_or_uri(paths.output_location(self.storage_path, "storage_path"))
+        return self.model_copy(update={"storage_path": location, "base": self.base.with_absolute_inputs()})
 
 
 def load_tune_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TuneConfig:

@@ -6,7 +6,8 @@ actors, checkpoints kept one per trial, and the `progress` callbacks instead of 
 The experiment lives in `<storage_path>/<name>/`: Tune's own state (so `--resume` continues it, interrupted
 trials from their last epoch), the Optuna study, the result cache of unique configurations, and the outputs:
 best_hyperparameters.json/.yaml, detailed_tuning_results.csv and .parquet (rewritten as trials end), and
-best_model/ (the best configuration trained fully through the normal workflow).
+best_model/ (the best configuration trained fully through the normal workflow). `<storage_path>` may be a bucket
+(s3://, gs://): see `digits.tuning.mirror`.
 """
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from digits.tuning.config import TuneConfig
+from digits.tuning.mirror import open_experiment
 from digits.tuning.outputs import TuneOutcome, write_outputs
 from digits.tuning.trainable import TrialSettings, run_trial
+from experiments import storage
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
-from experiments.io import ensure_folder
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def build_trainable(tcfg: TuneConfig):
 
     settings = TrialSettings(base=tcfg.base, space=tcfg.space, epochs=tcfg.epochs_per_trial,
                              threads=max(1, math.floor(tcfg.cpus_per_trial)), eval_images=tcfg.eval_images,
-                             experiment_dir=str(tcfg.experiment_dir))
+                             experiment_location=tcfg.experiment_location)
     resources = {"cpu": tcfg.cpus_per_trial, "gpu": tcfg.gpus_per_trial}
     return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
@@ -61,7 +63,9 @@ def build_tuner(tcfg: TuneConfig, points: list[dict] | None = None):
     from digits.tuning.rungs import RungScheduler
     from digits.tuning.search import build_searcher
 
-    run_config = tune.RunConfig(name=tcfg.name, storage_path=str(tcfg.experiment_dir.parent),
+    location = tcfg.experiment_location
+    storage_path = storage.join(tcfg.storage_path) if storage.is_uri(location) else str(Path(location).parent)
+    run_config = tune.RunConfig(name=tcfg.name, storage_path=storage_path,
                                 failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
                                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                 callbacks=[TrialLines(tcfg), ResultsAsTrialsFinish(tcfg)], verbose=0)
@@ -113,11 +117,11 @@ def _init_ray() -> None:
     connect(log_to_driver=False)
 
 
-def _unfinished_trials(exp_dir: Path) -> int:
-    """Trials the saved experiment state still lists as pending, running or paused."""
+def _unfinished_trials(location: str) -> int:
+    """Trials the saved experiment state (in a folder or a bucket) still lists as pending, running or paused."""
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(str(exp_dir)).trials
+    trials = ExperimentAnalysis(location).trials
     return sum(trial.status in ("PENDING", "RUNNING", "PAUSED") for trial in trials)
 
 
@@ -158,37 +162,52 @@ def _ctrl_c_recorded() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _new_tuner(tcfg: TuneConfig):
+    save_resolved_config(tcfg, tcfg.experiment_dir)
+    from digits.tuning.warm_start import warm_start_points
+
+    points = warm_start_points(tcfg.space) if tcfg.warm_start else []
+    _init_ray()
+    tuner = build_tuner(tcfg, points)
+    print(describe(tcfg, len(points)), flush=True)
+    return tuner
+
+
+def _restored_tuner(tcfg: TuneConfig):
+    from ray import tune
+
+    _init_ray()
+    tuner = tune.Tuner.restore(tcfg.experiment_location, trainable=build_trainable(tcfg), resume_unfinished=True,
+                               resume_errored=True)
+    print(f"digits tune {tcfg.name}: resuming; interrupted trials continue from their last epoch", flush=True)
+    return tuner
+
+
 def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
     """Run (or `resume`) the experiment, then write its outputs; returns where they are and the best trial."""
     from ray import tune
 
     _check_data(tcfg)
-    exp_dir = tcfg.experiment_dir
-    if resume:
-        if not tune.Tuner.can_restore(str(exp_dir)):
-            raise UserError(f"{exp_dir}: no Tune experiment to resume (start it without --resume)")
-        _init_ray()
-        tuner = tune.Tuner.restore(str(exp_dir), trainable=build_trainable(tcfg), resume_unfinished=True,
-                                   resume_errored=True)
-        print(f"digits tune {tcfg.name}: resuming; interrupted trials continue from their last epoch", flush=True)
-    else:
-        if tune.Tuner.can_restore(str(exp_dir)):
-            raise UserError(f"{exp_dir}: an experiment with this name exists; continue it with --resume or pick "
-                            "another --name")
-        ensure_folder(exp_dir)
-        save_resolved_config(tcfg, exp_dir)
-        from digits.tuning.warm_start import warm_start_points
+    location = tcfg.experiment_location
+    if resume and not tune.Tuner.can_restore(location):
+        raise UserError(f"{location}: no Tune experiment to resume (start it without --resume)")
+    if not resume and tune.Tuner.can_restore(location):
+        raise UserError(f"{location}: an experiment with this name exists; continue it with --resume or pick "
+                        "another --name")
+    mirror = open_experiment(tcfg, resume)
+    try:
+        tuner = _restored_tuner(tcfg) if resume else _new_tuner(tcfg)
+        with _ctrl_c_recorded() as ctrl_c, _environment(**{TUNE_STRICT_METRICS_ENV: "1",
+                                                           TUNE_SNAPSHOT_WARNING_ENV: "0"}):
+            tuner.fit()
+        if ctrl_c.is_set() or _unfinished_trials(location):  # Tune saved its state and returned early
+            print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`",
+                  file=sys.stderr)
+            raise KeyboardInterrupt
+        import ray
 
-        points = warm_start_points(tcfg.space) if tcfg.warm_start else []
-        _init_ray()
-        tuner = build_tuner(tcfg, points)
-        print(describe(tcfg, len(points)), flush=True)
-    with _ctrl_c_recorded() as ctrl_c, _environment(**{TUNE_STRICT_METRICS_ENV: "1", TUNE_SNAPSHOT_WARNING_ENV: "0"}):
-        tuner.fit()
-    if ctrl_c.is_set() or _unfinished_trials(exp_dir):  # Tune saved its state and returned early
-        print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`", file=sys.stderr)
-        raise KeyboardInterrupt
-    import ray
-
-    ray.shutdown()  # free the cluster (and stop depending on it) before the final training
-    return write_outputs(tcfg)
+        ray.shutdown()  # free the cluster (and stop depending on it) before the final training
+        return write_outputs(tcfg)
+    finally:  # in a bucket: upload what the driver wrote since the last trial ended, drop the scratch folder
+        mirror.sync()
+        mirror.close()

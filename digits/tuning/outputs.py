@@ -21,6 +21,7 @@ from digits.config import DigitsConfig
 from digits.tuning.config import SearchSpace, TuneConfig
 from digits.tuning.space import config_key, hyperparameters, trial_digits_config
 from digits.tuning.unique import CACHE_NAME, ResultCache
+from experiments import paths, storage
 from experiments.analysis import CONFIG_PREFIX, pareto_front, read_run
 from experiments.config import config_to_yaml
 from experiments.errors import UserError
@@ -41,14 +42,16 @@ SNIPPET_KEYS = ("model_architecture", "optimizer", "learning_rate", "batch_size"
 
 @dataclass
 class TuneOutcome:
-    """Where a finished experiment's outputs are, how many trials trained, and the best one."""
+    """Where a finished experiment's outputs are (`location`: its folder or URI; `experiment_dir`: the local
+    folder the driver wrote them in, the same folder on a disk), how many trials trained, and the best one."""
 
     experiment_dir: Path
     trials: int
     best: dict[str, Any]
-    files: list[Path]
+    files: list[Path | str]
     repeats_answered: int
     trial_epochs: int = 0
+    location: str = ""
 
 
 RESULT_COLUMNS = ("trial_id", "outcome", "epoch", "trial_epochs", ACCURACY, SIZE, "best_val_accuracy",
@@ -131,7 +134,8 @@ def _knobs(row: pd.Series, tcfg: TuneConfig) -> dict[str, Any]:
 
 def best_config(knobs: dict[str, Any], tcfg: TuneConfig) -> DigitsConfig:
     """The full digits config of the best trial, trained for base.epochs, exported under the experiment."""
-    return trial_digits_config(tcfg.base, knobs, tcfg.base.epochs, export_dir=tcfg.experiment_dir / BEST_MODEL_DIR)
+    export_dir = paths.path_or_uri(storage.join(tcfg.experiment_location, BEST_MODEL_DIR))
+    return trial_digits_config(tcfg.base, knobs, tcfg.base.epochs, export_dir=export_dir)
 
 
 def _write_table(table: pd.DataFrame, exp_dir: Path) -> list[Path]:
@@ -155,7 +159,12 @@ def write_results(trials: pd.DataFrame, tcfg: TuneConfig) -> pd.DataFrame:
 
 
 def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutcome:
+    """The results table, best_hyperparameters.json/.yaml and best_config.yaml from the experiment's trials (and
+    best_model/ unless told not to); in a bucket, read from and uploaded to it."""
+    from digits.tuning.mirror import experiment_mirror, published, pull_trial_records
+
     exp_dir = tcfg.experiment_dir
+    pull_trial_records(tcfg)
     table = results_table(read_run(exp_dir).trials, tcfg.space)
     files = _write_table(table, exp_dir)
     finished = table[table["outcome"] == "finished"]
@@ -186,20 +195,23 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
              "an experiments/digits/*.yaml\n"
     files.append(atomic_write_text(exp_dir / BEST_SNIPPET, header + yaml.safe_dump(snippet, sort_keys=False)))
     files.append(atomic_write_text(exp_dir / BEST_CONFIG, config_to_yaml(cfg)))
+    experiment_mirror(tcfg).sync()
+    files = published(tcfg, files)
     if tcfg.train_best if train_best is None else train_best:
         files.extend(train_best_model(cfg, tcfg))
     return TuneOutcome(exp_dir, int(len(table)), summary["best"], files, cache.repeats_answered,
-                       summary["trial_epochs_spent"])
+                       summary["trial_epochs_spent"], tcfg.experiment_location)
 
 
-def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[Path]:
+def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[str]:
     """Train the best configuration for base.epochs with the normal workflow (exports, metrics, plot)."""
     from digits.runtime import limit_threads
 
     limit_threads(max(1, math.floor(tcfg.cpus_per_trial)))
-    from digits.train import model_dir_for
+    from digits.train import model_location
     from digits.workflow import train_and_export
 
     log.info("training the best configuration for %d epochs", cfg.epochs)
     train_and_export(cfg, verbose=0)
-    return sorted(p for p in model_dir_for(cfg).iterdir() if p.is_file())
+    folder = model_location(cfg)
+    return [storage.join(folder, name) for name in storage.list_files(folder) if "/" not in name]

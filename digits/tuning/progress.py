@@ -3,7 +3,7 @@
 Tune's own status table (every 30 s, whether or not anything changed) is switched off; `TrialLines` prints
 one line when a trial finishes, stops early or fails: its objective, its knobs, the best so far and the budget
 spent. `ResultsAsTrialsFinish` rewrites detailed_tuning_results.csv/.parquet at the same moments, so after a
-Ctrl-C the file already holds every trial that ended.
+Ctrl-C the file already holds every trial that ended (in a bucket, uploaded then with the driver's other files).
 """
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from ray.tune import Callback
 
 from digits.tuning.budget import TRIAL_EPOCHS
 from digits.tuning.config import TuneConfig
+from digits.tuning.mirror import experiment_mirror
 from digits.tuning.outputs import ACCURACY, trials_frame, write_results
 from digits.tuning.rungs import EPOCH, SIGNAL
 from digits.tuning.space import KNOBS, hyperparameters
+from experiments.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ class ResultsAsTrialsFinish(Callback):
         try:
             write_results(trials_frame(ended, {trial.trial_id: "ERROR" if trial.status == "ERROR" else "TERMINATED"}),
                           self.tcfg)
-        except OSError as err:  # the final outputs will try again; a full disk must not kill the search
+            experiment_mirror(self.tcfg).sync()  # in a bucket: the table, the journal, the cache, the rungs
+        except (OSError, UserError) as err:  # the final outputs will try again; a full disk must not kill the search
             log.warning("cannot write the results table: %s", err)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:

@@ -3,8 +3,9 @@
     ConcurrencyLimiter(BudgetSearcher(UniqueSearcher(TrialOptunaSearch)))
 
 - `TrialOptunaSearch` is Ray's OptunaSearch with the study kept in the experiment
-  (`<experiment>/optuna_study.log`, an Optuna journal), so Optuna's own tools work on it (`load_study`, then
-  `optuna.visualization`). Optuna's intermediate values are the float signal the rungs decide on (the best
+  (`<experiment>/optuna_study.log`, an Optuna journal; in a bucket, written locally and uploaded as trials
+  end, `digits.tuning.mirror`), so Optuna's own tools work on it (`load_study`, then `optuna.visualization`).
+  Optuna's intermediate values are the float signal the rungs decide on (the best
   validation accuracy so far, every epoch); its objective is the INT8 accuracy a finished trial measured. A
   trial stopped at a rung never measured INT8 and is told to Optuna as pruned, which TPE ranks by how far it got.
 - The first trials are the warm-start points (`warm_start`): each architecture's known-good settings.
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from digits.tuning.rungs import EPOCH, SIGNAL
 from digits.tuning.space import DefineByRun, config_key, hyperparameters
 from digits.tuning.unique import CACHE_NAME, UniqueSearcher
 from digits.tuning.warm_start import warm_start_points
+from experiments import storage
+from experiments.errors import UserError
 
 STUDY_NAME = "optuna_study.log"
 ACCURACY = "int8_accuracy"
@@ -70,12 +74,22 @@ def study_storage(experiment_dir: Path):
     return JournalStorage(JournalFileBackend(str(Path(experiment_dir) / STUDY_NAME)))
 
 
-def load_study(experiment_dir: str | Path, name: str | None = None):
-    """The Optuna study of a `digits tune` experiment, for Optuna's own tools (visualisations, dataframes)."""
+def load_study(experiment: str | Path, name: str | None = None):
+    """The Optuna study of a `digits tune` experiment, for Optuna's own tools (visualisations, dataframes): its
+    folder (also one downloaded from a bucket), or its URI, whose journal is then copied to a temporary folder."""
     import optuna
 
-    experiment_dir = Path(experiment_dir)
-    return optuna.load_study(study_name=name or experiment_dir.name, storage=study_storage(experiment_dir))
+    if storage.is_uri(experiment):
+        name = name or str(experiment).rstrip("/").rsplit("/", 1)[-1]
+        journal = storage.join(experiment, STUDY_NAME)
+        try:
+            data = storage.read_bytes(journal)
+        except FileNotFoundError:
+            raise UserError(f"{journal}: not found (no digits tune experiment there)") from None
+        experiment = Path(tempfile.mkdtemp(prefix="glyphray-study-"))
+        (experiment / STUDY_NAME).write_bytes(data)
+    experiment = Path(experiment)
+    return optuna.load_study(study_name=name or experiment.name, storage=study_storage(experiment))
 
 
 def build_sampler(tcfg: TuneConfig, warm_starts: int):

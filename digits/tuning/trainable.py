@@ -17,10 +17,13 @@ from typing import Any
 from digits.config import DigitsConfig
 from digits.tuning.config import SearchSpace
 from digits.tuning.space import config_key, hyperparameters, trial_digits_config
+from experiments import storage
+from experiments.errors import UserError
 
 log = logging.getLogger(__name__)
 
 TRAINING_LOG_NAME = "trainings.jsonl"
+TRAININGS_FOLDER = "trainings"  # in a bucket, which cannot append: one object per training started
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class TrialSettings:
     epochs: int
     threads: int
     eval_images: int
-    experiment_dir: str
+    experiment_location: str  # a folder or a URI (`TuneConfig.experiment_location`)
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -49,17 +52,32 @@ def configure_tensorflow(threads: int) -> None:
             log.debug("GPU memory growth already fixed: %s", err)
 
 
-def record_training(experiment_dir: str, trial_id: str, values: dict[str, Any], resumed_from_epoch: int = 0) -> None:
-    """Append one line per training started: the audit trail that shows no configuration was trained twice, and
-    that a resumed trial continued where it stopped (`resumed_from_epoch`)."""
+def record_training(location: str, trial_id: str, values: dict[str, Any], resumed_from_epoch: int = 0) -> None:
+    """Record each training started: the audit trail that shows no configuration was trained twice, and that a
+    resumed trial continued where it stopped (`resumed_from_epoch`). A line of trainings.jsonl in a folder; in a
+    bucket, `trainings/<trial id>-<ns>.json` (written from whichever node runs the trial)."""
     line = json.dumps({"trial_id": trial_id, "key": config_key(values), "hyperparameters": values,
                        "resumed_from_epoch": resumed_from_epoch, "started": time.time()}, sort_keys=True)
     try:
-        Path(experiment_dir).mkdir(parents=True, exist_ok=True)
-        with open(Path(experiment_dir) / TRAINING_LOG_NAME, "a", encoding="utf-8") as fh:
+        if storage.is_uri(location):
+            storage.write_bytes(storage.join(location, TRAININGS_FOLDER, f"{trial_id}-{time.time_ns()}.json"),
+                                line.encode())
+            return
+        Path(location).mkdir(parents=True, exist_ok=True)
+        with open(Path(location) / TRAINING_LOG_NAME, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")  # one short O_APPEND write: concurrent trials do not interleave lines
-    except OSError as err:  # a worker node without the shared storage: the trial still runs
-        log.warning("cannot record the training in %s: %s", experiment_dir, err)
+    except (OSError, UserError) as err:  # a worker node without the shared storage: the trial still runs
+        log.warning("cannot record the training in %s: %s", location, err)
+
+
+def read_trainings(location: str | Path) -> list[dict]:
+    """The trainings `record_training` recorded in an experiment (folder or URI), in the order they started."""
+    if not storage.is_uri(location):
+        path = Path(location) / TRAINING_LOG_NAME
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    folder = storage.join(location, TRAININGS_FOLDER)
+    records = [json.loads(storage.read_bytes(storage.join(folder, name))) for name in storage.list_files(folder)]
+    return sorted(records, key=lambda record: record["started"])
 
 
 def report_to_tune(metrics: dict, checkpoint_dir: Path | None) -> None:
@@ -82,6 +100,6 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     checkpoint = tune.get_checkpoint()
     with checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext() as folder:
         resume_from = Path(folder) if folder is not None else None
-        record_training(settings.experiment_dir, tune.get_context().get_trial_id(), values,
+        record_training(settings.experiment_location, tune.get_context().get_trial_id(), values,
                         read_state(resume_from).epoch)
         train_trial(cfg, report_to_tune, resume_from, settings.eval_images)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from digits.sklearn_import import import_sklearn_digits
+from digits.tuning.trainable import read_trainings
 from tests.conftest import REPO_ROOT
 
 TIMEOUT_S = 400
@@ -53,9 +54,16 @@ def cli_env(ray_head) -> dict:
     return dict(ray_head["env"], RAY_ADDRESS=ray_head["address"], TF_CPP_MIN_LOG_LEVEL="2")
 
 
-def trainings(exp_dir: Path) -> list[dict]:
-    path = exp_dir / "trainings.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def interrupt_when(command: list[str], env: dict, ready, poll_s: float = 0.2) -> tuple[int, str]:
+    """Start `command`; Ctrl-C it once `ready()` (or once it has ended, or after TIMEOUT_S); its exit code, stderr."""
+    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None and not ready():
+        time.sleep(poll_s)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=180)
+    return process.returncode, err
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +129,7 @@ def test_results_rank_trials_by_int8_accuracy(tuned):
 
 def test_no_configuration_is_trained_twice(tuned):
     exp_dir, _ = tuned
-    keys = [entry["key"] for entry in trainings(exp_dir)]
+    keys = [entry["key"] for entry in read_trainings(exp_dir)]
     assert len(keys) == len(set(keys)) == 4  # 6 proposals over 4 distinct configurations
     summary = json.loads((exp_dir / "best_hyperparameters.json").read_text())
     assert summary["trials_trained"] == 4 and summary["repeats_answered_from_cache"] >= 2
@@ -155,14 +163,9 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
         return bool(done) and any(folder.name.split("_")[2] not in done and any(folder.glob("checkpoint_*"))
                                   for folder in exp_dir.glob("run_trial_*"))
 
-    first = subprocess.Popen(digits_cmd("tune", "--config", str(config)), env=cli_env(ray_head), cwd=REPO_ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline and first.poll() is None and not second_trial_checkpointed():
-        time.sleep(0.2)
-    first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=120)
-    assert first.returncode == 130, err[-3000:]
+    returncode, err = interrupt_when(digits_cmd("tune", "--config", str(config)), cli_env(ray_head),
+                                     second_trial_checkpointed)
+    assert returncode == 130, err[-3000:]
     finished_before = finished()
     assert len(finished_before) == 1
     partial = pd.read_csv(exp_dir / "detailed_tuning_results.csv")  # written when the first trial ended
@@ -171,7 +174,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
     resumed = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    runs = trainings(exp_dir)
+    runs = read_trainings(exp_dir)
     assert len({entry["key"] for entry in runs}) == 2
     for trial_id in finished_before:
         assert [entry["trial_id"] for entry in runs].count(trial_id) == 1

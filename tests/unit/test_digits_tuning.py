@@ -499,3 +499,45 @@ def test_the_results_table_holds_the_trials_that_ended_as_they_end(tmp_path):
     assert line.startswith("[2 ended | 6/30 trial-epochs] bbb stopped at epoch 3: best val 0.4000")
     assert "digit_recognizer_v4 sgd" in line and line.endswith("best INT8 0.6800")
     assert "finished: INT8 0.6800" in trial_line(done, trials, tcfg)
+
+
+def test_a_bucket_experiment_keeps_its_uri_and_a_fixed_scratch_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    tcfg = load_tune_config("tune", ["storage_path=s3://bucket/tune/", "name=t"]).with_absolute_paths()
+    assert tcfg.storage_path == "s3://bucket/tune/" and tcfg.experiment_location == "s3://bucket/tune/t"
+    assert tcfg.experiment_dir.parent == tmp_path and tcfg.experiment_dir == tcfg.with_absolute_paths().experiment_dir
+    local = load_tune_config("tune", [f"storage_path={tmp_path}/runs", "name=t"]).with_absolute_paths()
+    assert local.experiment_location == str(tmp_path / "runs" / "t") and local.experiment_dir == tmp_path / "runs" / "t"
+
+
+def test_outputs_of_an_experiment_in_a_bucket_are_read_from_and_written_to_it(s3_bucket, tmp_path, monkeypatch):
+    """Without Ray: Tune's trial records in the bucket are read, the outputs uploaded as plain files; a resume pulls
+    the driver's files back into the scratch folder (the full run is tests/integration/test_digits_tune_s3.py)."""
+    from digits.tuning.mirror import open_experiment
+    from digits.tuning.outputs import write_outputs
+    from experiments import storage
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "scratch"))
+    tcfg = load_tune_config("tune", [f"storage_path={s3_bucket}/tune", "name=e"]).with_absolute_paths()
+    location = tcfg.experiment_location
+    fake_experiment(tmp_path / "made")
+    for name in storage.list_files(tmp_path / "made"):
+        storage.upload_file(tmp_path / "made" / name, storage.join(location, name))
+    storage.write_bytes(storage.join(location, "run_trial_aaa_0", "checkpoint_000000", "model.keras"), b"weights")
+    mirror = open_experiment(tcfg, resume=False)
+    (tcfg.experiment_dir / "unique_results.json").write_text("{}")
+    outcome = write_outputs(tcfg, train_best=False)
+    mirror.close()
+    assert outcome.best["trial_id"] == "bbb" and outcome.location == location
+    assert storage.join(location, "best_config.yaml") in outcome.files
+    best = json.loads(storage.read_bytes(storage.join(location, "best_hyperparameters.json")))
+    assert best["best"]["int8_size_bytes"] == 90000
+    best_config = storage.read_bytes(storage.join(location, "best_config.yaml")).decode()
+    assert f"export_dir: {location}/best_model" in best_config
+    table = storage.read_bytes(storage.join(location, "detailed_tuning_results.csv")).decode().splitlines()
+    assert len(table) == 4 and not tcfg.experiment_dir.exists()
+
+    open_experiment(tcfg, resume=True)  # the driver's files come back; Tune's records and checkpoints do not
+    assert sorted(p.name for p in tcfg.experiment_dir.iterdir()) == ["detailed_tuning_results.csv",
+                                                                     "detailed_tuning_results.parquet",
+                                                                     "unique_results.json"]
