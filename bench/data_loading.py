@@ -35,7 +35,8 @@ def loop_per_worker(config: dict) -> None:
     from torch.utils.data import DataLoader, DistributedSampler
 
     from lpasrn.config import LpasrnConfig
-    from lpasrn.data.plates import PlateSRDataset, build_splits
+    from lpasrn.data.plates import PlateSRDataset
+    from lpasrn.data.splits import build_splits
     from lpasrn.ray_glue.data import TRAIN_DATASET, ShardBatches
 
     torch.set_num_threads(1)

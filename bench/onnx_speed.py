@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lpasrn.config import load_lpasrn_config  # noqa: E402
-from lpasrn.deploy import OnnxPlateReader, export_onnx  # noqa: E402
+from lpasrn.deploy import export_onnx  # noqa: E402
+from lpasrn.onnx_reader import OnnxPlateReader  # noqa: E402
 from lpasrn.models import build_generator, create_ocr  # noqa: E402
 from lpasrn.prediction import load_reader  # noqa: E402
 from lpasrn.training.bundle import export_bundle  # noqa: E402

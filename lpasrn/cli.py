@@ -56,8 +56,8 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     from experiments import storage
     from lpasrn.config import load_lpasrn_config
     from lpasrn.data import packed
-    from lpasrn.data.frames import odd_tracks
-    from lpasrn.data.plates import build_splits, load_rgb, resolve_split_file
+    from lpasrn.data.plates import load_rgb, odd_tracks
+    from lpasrn.data.splits import build_splits, resolve_split_file
 
     if args.root is not None:
         root = args.root if storage.is_uri(args.root) else Path(args.root)
@@ -139,7 +139,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from lpasrn.config import load_lpasrn_config
     from lpasrn.data import packed
-    from lpasrn.data.plates import build_splits
+    from lpasrn.data.splits import build_splits
     from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 
     cfg = load_lpasrn_config(args.config, _train_overrides(args)).with_absolute_paths()

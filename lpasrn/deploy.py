@@ -1,8 +1,8 @@
-"""The deployable artefact: the generator and the OCR as ONNX graphs, and a plate reader that runs them.
+"""The deployable artefact: the generator and the OCR as ONNX graphs (`lpasrn.onnx_reader` runs them).
 
 `export_onnx` writes, into one folder (atomically):
 
-    generator.onnx   lr [B, 3, h, w] in [0, 1] -> sr [B, 3, h*s, w*s] in [0, 1]
+    generator.onnx   lr [B, 3, h, w] (multi-frame: [B, K, 3, h, w]) in [0, 1] -> sr [B, 3, h*s, w*s] in [0, 1]
     ocr.onnx         image [B, 3, h*s, w*s] in [0, 1] -> logits [B, 8, 37] (7 characters + end of text)
     meta.json        sizes, OCR kind and decoding, charset, where the weights came from
 
@@ -25,33 +25,21 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from experiments.errors import UserError
 from experiments.io import atomic_directory
 from lpasrn.data.charset import CHARSET, PLATE_LENGTH
 from lpasrn.models.parseq import PARSeq
 from lpasrn.models.slot_ocr import PlateSlotOCR
+from lpasrn.onnx_reader import GENERATOR_FILE, META_FILE, OCR_FILE, ONNX_FORMAT, OnnxPlateReader, require_onnx
+from lpasrn.prediction import TorchPlateReader
 
 logger = logging.getLogger(__name__)
 
-ONNX_FORMAT = "glyphray-lpasrn-onnx/1"
-GENERATOR_FILE, OCR_FILE, META_FILE = "generator.onnx", "ocr.onnx", "meta.json"
 DEFAULT_OPSET = 17
-INSTALL_HINT = "install the ONNX extra: pip install -e '.[espdl]' (make setup installs it)"
-
-
-def require_onnx(runtime_only: bool = False) -> None:
-    """A one-line UserError when onnx (needed to export) or onnxruntime (needed to run) is missing."""
-    import importlib.util
-
-    for name in (("onnxruntime",) if runtime_only else ("onnx", "onnxruntime")):
-        if importlib.util.find_spec(name) is None:
-            raise UserError(f"the {name} package is not installed: {INSTALL_HINT}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -175,62 +163,5 @@ def export_onnx(bundle: str | Path, out: str | Path, overwrite: bool = False,
 @torch.inference_mode()
 def parity(generator: nn.Module, ocr: nn.Module, reader: OnnxPlateReader, lr: Tensor) -> float:
     """Largest |logit difference| between the ONNX graphs and PyTorch (decoding as exported) on `lr`."""
-    from lpasrn.prediction import TorchPlateReader
-
     expected = TorchPlateReader(generator, ocr, tuple(lr.shape[-2:]), decode="nar").token_logits(lr)
     return float((reader.token_logits(lr) - expected).abs().max())
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Running the graphs
-# ----------------------------------------------------------------------------------------------------------
-def read_meta(folder: Path) -> dict[str, Any]:
-    path = folder / META_FILE
-    for needed in (path, folder / GENERATOR_FILE, folder / OCR_FILE):
-        if not needed.is_file():
-            raise UserError(f"{needed}: not found (write the folder with lpasrn export --format onnx)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != ONNX_FORMAT:
-        raise UserError(f"{path}: not a glyphray ONNX export (expected format {ONNX_FORMAT})")
-    if meta.get("charset") != CHARSET or meta.get("plate_length") != PLATE_LENGTH:
-        raise UserError(f"{path}: exported for another charset or plate length than this version reads")
-    return meta
-
-
-class OnnxPlateReader:
-    """LR frames -> OCR token logits with ONNX Runtime, from a folder `export_onnx` wrote."""
-
-    def __init__(self, folder: str | Path, device: str = "cpu", threads: int = 0):
-        require_onnx(runtime_only=True)
-        import onnxruntime as ort
-
-        self.folder = Path(folder)
-        self.meta = read_meta(self.folder)
-        self.lr_size = tuple(self.meta["lr_size"])
-        self.generator_frames = int(self.meta.get("generator_frames", 1))
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise UserError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
-            providers.insert(0, "CUDAExecutionProvider")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        sessions = {}
-        for name, file in (("generator", GENERATOR_FILE), ("ocr", OCR_FILE)):
-            try:
-                sessions[name] = ort.InferenceSession(str(self.folder / file), options, providers=providers)
-            except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
-                first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise UserError(f"{self.folder / file}: cannot load the ONNX graph ({first_line})") from None
-        self.generator, self.ocr = sessions["generator"], sessions["ocr"]
-
-    def token_logits(self, lr: Tensor) -> Tensor:
-        """[N, 3, h, w] LR frames (multi-frame: [N, K, 3, h, w]) in [0, 1] -> [N, 8, 37] float32 logits on the CPU."""
-        sr = self.generator.run(None, {"lr": lr.detach().float().cpu().contiguous().numpy()})[0]
-        return torch.from_numpy(self.ocr.run(None, {"image": sr})[0])

@@ -27,8 +27,8 @@ from experiments import storage
 from experiments.errors import UserError
 from experiments.io import atomic_path, atomic_write_text
 from lpasrn.data.charset import PLATE_LENGTH
-from lpasrn.data.plates import (PlateSRDataset, PlateTrack, build_splits, generator_input, load_rgb,
-                                resolve_split_file, scan_tracks)
+from lpasrn.data.plates import PlateSRDataset, PlateTrack, generator_input, load_rgb, scan_tracks
+from lpasrn.data.splits import build_splits, resolve_split_file
 from lpasrn.fusion import FUSIONS, SINGLE, char_probabilities, score_fusions
 from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches

@@ -77,7 +77,7 @@ def load_reader(checkpoint: str | Path | None = None, onnx_dir: str | Path | Non
     if (checkpoint is None) == (onnx_dir is None):
         raise UserError("give either --checkpoint BUNDLE or --onnx DIR")
     if onnx_dir is not None:
-        from lpasrn.deploy import OnnxPlateReader
+        from lpasrn.onnx_reader import OnnxPlateReader
 
         if decode == "ar":
             raise UserError("--decode ar: the ONNX OCR decodes non-autoregressively (use --decode nar or leave "

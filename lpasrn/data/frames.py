@@ -7,18 +7,12 @@ Those are warned about (once per track) and counted by `lpasrn check-data`, neve
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from experiments.errors import UserError
-
-if TYPE_CHECKING:
-    from lpasrn.data.plates import PlateTrack
 
 # Width / height of a plausible plate crop. Both Brazilian plates are 400 x 130 mm (3.1) and crops add margins
 # and perspective; a frame outside this range by more than about a factor of two is unlikely to be a plate.
@@ -84,26 +78,3 @@ def image_size(path: FrameSource) -> tuple[int, int]:
         raise UserError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise UserError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
-
-
-def _file_name(source: FrameSource) -> str:
-    return source.name.rsplit("/", 1)[-1] if isinstance(source, EncodedFrame) else source.name
-
-
-def track_frame_problem(track: PlateTrack) -> str | None:
-    """The first frame pair of `track` whose sizes look wrong, described with its file, or None."""
-    for lr_path, hr_path in zip(track.lr_paths, track.hr_paths):
-        problem = frame_size_problem(image_size(lr_path), image_size(hr_path))
-        if problem:
-            return f"{_file_name(lr_path)}/{_file_name(hr_path)}: {problem}"
-    return None
-
-
-def odd_tracks(tracks: Iterable[PlateTrack]) -> dict[Path | str, str]:
-    """Track folder -> its first suspicious frame pair, for every track that has one (headers only)."""
-    found = {}
-    for track in tracks:
-        problem = track_frame_problem(track)
-        if problem:
-            found[track.directory] = problem
-    return found

@@ -32,6 +32,7 @@ import numpy as np
 from experiments import storage
 from experiments.errors import UserError
 from lpasrn.data.frames import EncodedFrame, image_size, open_rgb
+from lpasrn.data.plates import PlateTrack, folder_split_file, folder_splits, resized_array
 
 PACK_FORMAT = "glyphray-plates-parquet/1"
 MANIFEST_NAME = "manifest.json"
@@ -190,8 +191,6 @@ def _check_shard_rows(uri: str, shard: PackedShard, rows: dict[str, list]) -> No
 
 
 def _tracks_of_shard(uri: str, shard: PackedShard, with_frames: bool):
-    from lpasrn.data.plates import PlateTrack
-
     table = read_shard(uri, None if with_frames else META_COLUMNS)
     rows = table.to_pydict()
     _check_shard_rows(uri, shard, rows)
@@ -234,8 +233,6 @@ def decode_rows(batch: dict[str, Any], lr_size: tuple[int, int], scale: int) -> 
     """A batch of packed rows (column -> values) decoded as `PlateSRDataset` decodes files: uint8 `lr` [B, h, w, 3]
     and `hr` [B, h*scale, w*scale, 3] (`lpasrn.data.plates.array_to_tensor` makes the float tensors), with the
     text, layout, track id, frame and index. Ray Data calls it in its tasks; it imports no Ray."""
-    from lpasrn.data.plates import resized_array
-
     hr_size = (lr_size[0] * scale, lr_size[1] * scale)
     names = zip(batch["track_id"], batch["lr_name"], batch["hr_name"])
     lr, hr = [], []
@@ -342,14 +339,12 @@ def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: in
     """
     from tqdm.auto import tqdm
 
-    from lpasrn.data.plates import build_splits, resolve_split_file
-
     if shard_size < 1:
         raise UserError(f"--shard-size {shard_size}: must be at least 1 (tracks per shard)")
     if storage.is_uri(root) or is_packed(root):
         raise UserError(f"{root}: already packed; lpasrn pack reads a folder of track folders")
-    splits, skipped = build_splits(root, split_file, skip_bad=skip_bad)
-    used = resolve_split_file(root, split_file)
+    splits, skipped = folder_splits(root, split_file, skip_bad=skip_bad)
+    used = folder_split_file(root, split_file)
     origin = f"split file {used}" if used else "ratio split 0.8/0.1/0.1, seed 0 (no split file)"
     location = _location(out)
     shards = _plan(splits, shard_size)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from experiments.errors import UserError
 from experiments.paths import missing_input_hint
 from lpasrn.data.charset import canonical_layout, layout_problem
-from lpasrn.data.frames import FrameSource, frame_size_problem, open_rgb
+from lpasrn.data.frames import EncodedFrame, FrameSource, frame_size_problem, image_size, open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -332,41 +333,49 @@ class PlateSRDataset(Dataset):
         return [self.tracks[t].text for t, _ in self.samples]
 
 
-def resolve_split_file(root: str | Path, split_file: str | Path | None = None) -> Path | None:
-    """The split file to use: the one given, else the dataset's own `ROOT/split.txt`, else None (no file).
-
-    Every command asks this one function, so `check-data ROOT`, `--config`, training and evaluation never
-    disagree about a dataset's split. A packed dataset has no split file: its split is a column of its shards.
-    """
-    from lpasrn.data import packed
-
-    if packed.is_packed(root):
-        return None
+def folder_split_file(root: str | Path, split_file: str | Path | None = None) -> Path | None:
+    """A folder dataset's split file: the one given, else its own `ROOT/split.txt`, else None (split by ratio)."""
     if split_file is not None:
         return Path(split_file)
     own = Path(root) / SPLIT_FILE_NAME
     return own if own.is_file() else None
 
 
-def build_splits(root: str | Path, split_file: str | Path | None = None,
-                 ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
-                 skip_bad: bool = False) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
-    """Scan `root` and cut it into train/val/test track lists (by split file, `ROOT/split.txt` when none is
-    given and it exists, else by ratio).
-
-    Returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`). A packed dataset
-    (`lpasrn pack`'s output: a URI, or a folder with its manifest) is read whole into memory, split by its
-    shards' split column.
-    """
-    from lpasrn.data import packed
-
-    if packed.is_packed(root):
-        packed.refuse_split_file(root, split_file)
-        return packed.read_split_tracks(root), {}
+def folder_splits(root: str | Path, split_file: str | Path | None = None,
+                  ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                  skip_bad: bool = False) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
+    """Scan the folder `root` and cut it into train/val/test track lists (by `folder_split_file`, else by ratio);
+    returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`)."""
     scan = scan_tracks(root, skip_bad=skip_bad)
-    split_file = resolve_split_file(root, split_file)
+    split_file = folder_split_file(root, split_file)
     if split_file is not None:
         splits = read_split_file(split_file, scan.tracks, ignore=set(scan.skipped))
     else:
         splits = split_by_ratio(scan.tracks, ratios, seed)
     return splits, scan.skipped
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Frame sizes that look like data errors
+# ----------------------------------------------------------------------------------------------------------
+def _file_name(source: FrameSource) -> str:
+    return source.name.rsplit("/", 1)[-1] if isinstance(source, EncodedFrame) else source.name
+
+
+def track_frame_problem(track: PlateTrack) -> str | None:
+    """The first frame pair of `track` whose sizes look wrong, described with its file, or None."""
+    for lr_path, hr_path in zip(track.lr_paths, track.hr_paths):
+        problem = frame_size_problem(image_size(lr_path), image_size(hr_path))
+        if problem:
+            return f"{_file_name(lr_path)}/{_file_name(hr_path)}: {problem}"
+    return None
+
+
+def odd_tracks(tracks: Iterable[PlateTrack]) -> dict[Path | str, str]:
+    """Track folder -> its first suspicious frame pair, for every track that has one (headers only)."""
+    found = {}
+    for track in tracks:
+        problem = track_frame_problem(track)
+        if problem:
+            found[track.directory] = problem
+    return found

@@ -33,7 +33,8 @@ from lpasrn.config import LpasrnConfig
 from lpasrn.data import packed
 from lpasrn.data.charset import CHARSET
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
-from lpasrn.data.plates import PlateSRDataset, PlateTrack, build_splits, generator_input
+from lpasrn.data.plates import PlateSRDataset, PlateTrack, generator_input
+from lpasrn.data.splits import build_splits
 from lpasrn.data.synthetic_stream import FreshPlateSampler, SyntheticPlateDataset
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss

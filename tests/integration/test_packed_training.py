@@ -55,7 +55,8 @@ import json, sys
 import torch
 from experiments.ray_connect import connect
 from lpasrn.config import load_lpasrn_config
-from lpasrn.data.plates import PlateSRDataset, build_splits
+from lpasrn.data.plates import PlateSRDataset
+from lpasrn.data.splits import build_splits
 from lpasrn.ray_glue.data import ShardBatches, packed_train_dataset
 
 folder_root, overrides = sys.argv[1], sys.argv[2:]

@@ -6,7 +6,8 @@ import torch
 
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.data.charset import layout_problem
-from lpasrn.data.plates import PlateSRDataset, build_splits
+from lpasrn.data.plates import PlateSRDataset
+from lpasrn.data.splits import build_splits
 from lpasrn.data.synth import SynthConfig, render_dataset
 
 

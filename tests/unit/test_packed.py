@@ -14,7 +14,8 @@ from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
 from lpasrn.data import packed
-from lpasrn.data.plates import PlateSRDataset, array_to_tensor, build_splits
+from lpasrn.data.plates import PlateSRDataset, array_to_tensor
+from lpasrn.data.splits import build_splits
 from tests.conftest import write_track
 
 # Track 5 in a nested extra folder and a JPEG track: the pack keeps any depth and the encoded bytes as they are.

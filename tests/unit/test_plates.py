@@ -8,7 +8,8 @@ import torch
 
 from experiments.errors import UserError
 from lpasrn.data.charset import CHARSET, decode, encode, layout_problem, letter_slot_mask
-from lpasrn.data.plates import PlateSRDataset, build_splits, read_split_file, scan_tracks, split_by_ratio
+from lpasrn.data.plates import PlateSRDataset, read_split_file, scan_tracks, split_by_ratio
+from lpasrn.data.splits import build_splits
 from tests.conftest import write_track
 
 

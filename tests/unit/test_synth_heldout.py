@@ -11,7 +11,7 @@ from PIL import Image
 from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.data import synth
-from lpasrn.data.plates import build_splits
+from lpasrn.data.splits import build_splits
 from lpasrn.data.synth import SynthConfig, plan_track, render_dataset
 
 
