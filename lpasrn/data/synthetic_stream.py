@@ -1,7 +1,8 @@
 """Training plates rendered on the fly: data that does not run out, and needs no disk.
 
-Sample `i` is plate `i` of `lpasrn synth`'s generator with the stream's seed (one frame and its LR degradation, or `generator_frames` of them),
-so a sample depends only on (seed, i): the same in any DataLoader worker, on any rank, after any restart.
+Sample `i` is plate `i` of `lpasrn synth`'s generator with the stream's seed (one frame and its LR degradation,
+or `generator_frames` of them for a multi-frame generator), so a sample depends only on (seed, i): the same in
+any DataLoader worker, on any rank, after any restart.
 `FreshPlateSampler` hands every epoch a new block of indices, so no plate is seen twice; a stage of E epochs
 of N samples sees E x N different plates. Rendering takes about 9 ms a plate on one core (about 110 plates/s),
 so one loader worker keeps up with the generator stages on a CPU; the OCR stage on a CPU trains faster than

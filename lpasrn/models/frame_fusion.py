@@ -32,4 +32,3 @@ class FrameFusion(nn.Module):
         pairs = torch.cat([features, reference, (features - reference).abs()], dim=2)
         scores = self.score(pairs.reshape(batch * frames, 3 * channels, height, width))
         return scores.view(batch, frames, 1, height, width).softmax(dim=1)
-

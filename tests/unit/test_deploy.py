@@ -74,8 +74,8 @@ def test_the_onnx_ocr_cannot_decode_autoregressively(exported, lr_only_root, cap
     assert predict(load_reader(onnx_dir=out), lr_only_root, progress=False)  # and reads without it
 
 
-def test_a_multi_frame_generator_exports_with_its_frame_axis_and_reads_as_in_pytorch(lr_only_root,  # noqa: F811
-                                                                                    tmp_path):
+def test_a_multi_frame_generator_exports_with_its_frame_axis_and_reads_as_in_pytorch(
+        lr_only_root, tmp_path):  # noqa: F811
     bundle, out = tiny_bundle(tmp_path / "bundle.pt", generator_frames=3), tmp_path / "onnx"
     assert lpasrn_run(["export", "--checkpoint", bundle, "--format", "onnx", "--out", str(out)]) == 0
     assert json.loads((out / "meta.json").read_text())["generator_frames"] == 3

@@ -45,8 +45,8 @@ def test_fusion_weights_are_a_distribution_over_the_frames_at_every_pixel():
 @torch.no_grad()
 def test_one_frame_through_a_multi_frame_generator_is_what_the_single_frame_generator_computes():
     single, multi = _generator(False, pyramid=True), _generator(True, pyramid=True)
-    multi.load_state_dict(single.state_dict() | {k: v for k, v in multi.state_dict().items()
-                                                  if k.startswith("frame_fusion.")})
+    fusion = {key: value for key, value in multi.state_dict().items() if key.startswith("frame_fusion.")}
+    multi.load_state_dict(single.state_dict() | fusion)
     lr = torch.rand(2, 3, 16, 48)
     expected = single(lr, ["Brazilian", "Mercosur"])
     torch.testing.assert_close(multi(lr, ["Brazilian", "Mercosur"]), expected)
