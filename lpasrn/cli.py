@@ -1,4 +1,4 @@
-"""`lpasrn` command line: plate data (synth, preview, check-data), configuration and model summary.
+"""`lpasrn` command line: plate data (synth, preview, check-data), configuration, models, training and inference.
 
 Heavy modules (torch, rendering) are imported inside the handlers so `--help` stays instant.
 """
@@ -113,10 +113,20 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_model_summary(args: argparse.Namespace) -> int:
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.model_factory import build_generator, build_ocr
     from lpasrn.models.summary import summarize
 
     cfg = load_lpasrn_config(args.config, args.overrides)
-    print(summarize(cfg.model, cfg.ocr, cfg.data.lr_size, cfg.data.scale))
+    generator = build_generator(cfg.model, cfg.data.scale)
+    ocr = build_ocr(cfg.ocr, pretrained=False)  # counting does not need the weights
+    print(summarize(generator, ocr, cfg.ocr.model_type, cfg.data.lr_size))
+    return 0
+
+
+def _cmd_list_models(args: argparse.Namespace) -> int:
+    from lpasrn.models.summary import registry_table
+
+    print(registry_table(args.scale))
     return 0
 
 
@@ -387,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
                                          "and the generator's output shape for the configured LR size.")
     add_config_arguments(summary, default="lp_asrn")
     summary.set_defaults(handler=_cmd_model_summary)
+
+    models = sub.add_parser("list-models", formatter_class=HelpFormatter, help="registered generators and OCRs",
+                            description="Print every registered generator preset and OCR, one per line, with its "
+                                        "parameter count and settings (window, embed dim, ...).")
+    models.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="the generators' up-scaling factor")
+    models.set_defaults(handler=_cmd_list_models)
     return parser
 
 
