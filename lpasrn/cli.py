@@ -5,7 +5,9 @@ Heavy modules (torch, rendering) are imported inside the handlers so `--help` st
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments.cli_common import (
@@ -242,6 +244,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_errors_as_user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """A checkpoint the models cannot use (`CheckpointError`; they know nothing of the command line) is a one-line
+    user error. Its class is imported only once something failed, so `--help` stays free of torch."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except Exception as err:
+            from lpasrn.models.checkpoints import CheckpointError
+
+            if isinstance(err, CheckpointError):
+                raise UserError(str(err)) from None
+            raise
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
                                      description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
@@ -403,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "parameter count and settings (window, embed dim, ...).")
     models.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="the generators' up-scaling factor")
     models.set_defaults(handler=_cmd_list_models)
+
+    for command in sub.choices.values():
+        command.set_defaults(handler=_checkpoint_errors_as_user_errors(command.get_default("handler")))
     return parser
 
 

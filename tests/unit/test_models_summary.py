@@ -49,5 +49,5 @@ def test_model_code_imports_neither_ray_nor_the_experiment_config() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module)
     roots = {name.split(".")[0] for name in imported}
-    assert "torch" in roots and "ray" not in roots
+    assert "torch" in roots and "ray" not in roots and "experiments" not in roots
     assert "lpasrn.config" not in imported

@@ -13,8 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import save_file
 
 from lpasrn.data.charset import CHARSET
-from experiments.errors import UserError
-from lpasrn.models.checkpoints import CheckpointMismatchError, read_checkpoint, resolve_pretrained
+from lpasrn.models.checkpoints import CheckpointError, CheckpointMismatchError, read_checkpoint, resolve_pretrained
 from lpasrn.models.ocr import load_ocr_weights
 from lpasrn.models.parseq import (AUTHORS_CHARSETS, PARSeq, create_parseq, load_parseq_weights,
                                   permutation_masks)
@@ -271,12 +270,12 @@ def test_checkpoint_with_an_unknown_charset_is_refused(tmp_path: Path) -> None:
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "unsafe.pt"
     torch.save({"state_dict": tiny_parseq().state_dict(), "extra": NotATensor()}, path)
-    with pytest.raises(UserError, match="refusing to unpickle.*NotATensor"):
+    with pytest.raises(CheckpointError, match="refusing to unpickle.*NotATensor"):
         read_checkpoint(path)
 
 
-def test_missing_local_file_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="not found"):
+def test_missing_local_file_is_a_checkpoint_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
         resolve_pretrained(str(tmp_path / "nowhere.pt"))
 
 
@@ -320,11 +319,11 @@ def test_hub_reference_resolves_from_the_cache_offline(offline_hub_cache: Path, 
     assert torch.equal(target.head.weight, source.head.weight)
 
 
-def test_hub_reference_missing_from_the_cache_offline_is_a_user_error(offline_hub_cache: Path) -> None:
-    with pytest.raises(UserError, match="not in the Hugging Face cache.*HF_HUB_OFFLINE"):
+def test_hub_reference_missing_from_the_cache_offline_is_a_checkpoint_error(offline_hub_cache: Path) -> None:
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache.*HF_HUB_OFFLINE"):
         resolve_pretrained("hf://plates-lab/absent/model.pt")
 
 
-def test_malformed_hub_reference_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="owner/repo/path"):
+def test_malformed_hub_reference_is_a_checkpoint_error() -> None:
+    with pytest.raises(CheckpointError, match="owner/repo/path"):
         resolve_pretrained("hf://just-a-repo")
