@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from lpasrn.models import GENERATOR_PRESETS, build_generator, create_parseq  # noqa: E402
+from lpasrn.models import create_model, create_parseq  # noqa: E402
 
 LR_SIZE = (16, 48)
 SCALE = 2
@@ -58,7 +58,7 @@ def generator_rows(batch: int, iters: int, device: torch.device, autocast: Calla
     hr = torch.rand(batch, 3, LR_SIZE[0] * SCALE, LR_SIZE[1] * SCALE, device=device)
     for preset in ("maximum", "lightweight"):
         torch.manual_seed(0)
-        generator = build_generator(GENERATOR_PRESETS[preset], SCALE).to(device).train()
+        generator = create_model(f"swinir_{preset}", scale=SCALE).to(device).train()
 
         def train_step(images: torch.Tensor) -> None:
             generator.zero_grad(set_to_none=True)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from lpasrn.config import load_lpasrn_config  # noqa: E402
 from lpasrn.deploy import export_onnx  # noqa: E402
+from lpasrn.model_factory import build_generator, build_ocr  # noqa: E402
 from lpasrn.onnx_reader import OnnxPlateReader  # noqa: E402
-from lpasrn.models import build_generator, create_ocr  # noqa: E402
 from lpasrn.prediction import load_reader  # noqa: E402
 from lpasrn.training.bundle import export_bundle  # noqa: E402
 
@@ -33,7 +33,7 @@ def random_bundle(config: str, ocr: str | None, folder: Path) -> str:
     cfg = load_lpasrn_config(config, [f"ocr.model_type={ocr}"] if ocr else [])
     torch.manual_seed(0)
     state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_ocr(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
+             "ocr": build_ocr(cfg.ocr, pretrained=False).state_dict(), "stage": 4, "epoch": 0}
     return export_bundle(state, cfg, folder / "bundle.pt")
 
 

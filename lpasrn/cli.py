@@ -1,11 +1,13 @@
-"""`lpasrn` command line: plate data (synth, preview, check-data), configuration and model summary.
+"""`lpasrn` command line: plate data (synth, preview, check-data), configuration, models, training and inference.
 
 Heavy modules (torch, rendering) are imported inside the handlers so `--help` stays instant.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments.cli_common import (
@@ -113,10 +115,20 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_model_summary(args: argparse.Namespace) -> int:
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.model_factory import build_generator, build_ocr
     from lpasrn.models.summary import summarize
 
     cfg = load_lpasrn_config(args.config, args.overrides)
-    print(summarize(cfg.model, cfg.ocr, cfg.data.lr_size, cfg.data.scale))
+    generator = build_generator(cfg.model, cfg.data.scale)
+    ocr = build_ocr(cfg.ocr, pretrained=False)  # counting does not need the weights
+    print(summarize(generator, ocr, cfg.ocr.model_type, cfg.data.lr_size))
+    return 0
+
+
+def _cmd_list_models(args: argparse.Namespace) -> int:
+    from lpasrn.models.summary import registry_table
+
+    print(registry_table(args.scale))
     return 0
 
 
@@ -230,6 +242,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {report.folder}/generator.onnx, ocr.onnx and meta.json (OCR: {report.ocr_decoding}); "
           f"ONNX Runtime vs PyTorch on 4 random plates: max logit difference {report.max_logit_difference:.2e}")
     return 0
+
+
+def _checkpoint_errors_as_user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """A checkpoint the models cannot use (`CheckpointError`; they know nothing of the command line) is a one-line
+    user error. Its class is imported only once something failed, so `--help` stays free of torch."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except Exception as err:
+            from lpasrn.models.checkpoints import CheckpointError
+
+            if isinstance(err, CheckpointError):
+                raise UserError(str(err)) from None
+            raise
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -389,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
                                          "and the generator's output shape for the configured LR size.")
     add_config_arguments(summary, default="lp_asrn")
     summary.set_defaults(handler=_cmd_model_summary)
+
+    models = sub.add_parser("list-models", formatter_class=HelpFormatter, help="registered generators and OCRs",
+                            description="Print every registered generator preset and OCR, one per line, with its "
+                                        "parameter count and settings (window, embed dim, ...).")
+    models.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="the generators' up-scaling factor")
+    models.set_defaults(handler=_cmd_list_models)
+
+    for command in sub.choices.values():
+        command.set_defaults(handler=_checkpoint_errors_as_user_errors(command.get_default("handler")))
     return parser
 
 

@@ -1,8 +1,9 @@
 """Find, read and fit pretrained weights: local files or `hf://owner/repo/file` on the Hugging Face hub.
 
 Nothing on disk is unpickled as code: `.pt`/`.pth`/`.ckpt`/`.bin` go through `torch.load(weights_only=True)`,
-`.safetensors` through safetensors. Whatever a user points at and cannot be used is a `UserError` that says
-which file and why.
+`.safetensors` through safetensors. Whatever a user points at and cannot be used is a `CheckpointError` that says
+which file and why, in one line: the models know nothing of the command line, whose boundary shows it as a user
+error (exit 2, no traceback).
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-
-from experiments.errors import UserError
 
 HUB_SCHEME = "hf://"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
@@ -37,7 +36,14 @@ class Checkpoint:
     hyper_parameters: dict[str, Any] = field(default_factory=dict)
 
 
-class CheckpointMismatchError(UserError):
+class CheckpointError(Exception):
+    """A checkpoint the user pointed at that cannot be used: missing, unreadable, not tensors, or not fitting."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class CheckpointMismatchError(CheckpointError):
     """The checkpoint's tensors do not fit the model: names the missing, unexpected and mis-shaped keys."""
 
 
@@ -47,11 +53,11 @@ def resolve_pretrained(path_or_ref: str) -> Path:
         return _hub_file(path_or_ref)
     path = Path(path_or_ref).expanduser()
     if not path.is_file():
-        raise UserError(f"pretrained weights {path_or_ref!r} not found: give an existing "
-                        f"{'/'.join(CHECKPOINT_SUFFIXES)} file or an {HUB_SCHEME}owner/repo/file reference")
+        raise CheckpointError(f"pretrained weights {path_or_ref!r} not found: give an existing "
+                              f"{'/'.join(CHECKPOINT_SUFFIXES)} file or an {HUB_SCHEME}owner/repo/file reference")
     if path.suffix not in CHECKPOINT_SUFFIXES:
-        raise UserError(f"pretrained weights {path_or_ref!r}: unsupported file type {path.suffix!r} "
-                        f"(expected one of {', '.join(CHECKPOINT_SUFFIXES)})")
+        raise CheckpointError(f"pretrained weights {path_or_ref!r}: unsupported file type {path.suffix!r} "
+                              f"(expected one of {', '.join(CHECKPOINT_SUFFIXES)})")
     return path
 
 
@@ -61,7 +67,7 @@ def _hub_file(ref: str) -> Path:
 
     parts = ref[len(HUB_SCHEME):].split("/", 2)
     if len(parts) != 3 or not all(parts):
-        raise UserError(f"hub reference {ref!r} must look like {HUB_SCHEME}owner/repo/path/to/file")
+        raise CheckpointError(f"hub reference {ref!r} must look like {HUB_SCHEME}owner/repo/path/to/file")
     repo_id, filename = f"{parts[0]}/{parts[1]}", parts[2]
     try:  # the cache first: works offline and costs no request
         return Path(hf_hub_download(repo_id, filename, local_files_only=True))
@@ -69,14 +75,14 @@ def _hub_file(ref: str) -> Path:
         pass
     offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
     if offline:
-        raise UserError(f"{ref} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is "
-                        f"set: download it once with network access, or point to a local file instead")
+        raise CheckpointError(f"{ref} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE "
+                              f"is set: download it once with network access, or point to a local file instead")
     try:
         return Path(hf_hub_download(repo_id, filename))
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot fetch {ref} from the Hugging Face hub ({reason}); check the repository and "
-                        f"file name, your network, or point to a local file instead") from None
+        raise CheckpointError(f"cannot fetch {ref} from the Hugging Face hub ({reason}); check the repository and "
+                              f"file name, your network, or point to a local file instead") from None
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -92,17 +98,17 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except pickle.UnpicklingError as err:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
         what = f"it contains {found.group(1)}" if found else "it contains objects other than tensors"
-        raise UserError(f"{path}: refusing to unpickle Python objects from a checkpoint ({what}); save only "
-                        f"tensors, e.g. torch.save(model.state_dict(), ...) or a .safetensors file") from None
+        raise CheckpointError(f"{path}: refusing to unpickle Python objects from a checkpoint ({what}); save only "
+                              f"tensors, e.g. torch.save(model.state_dict(), ...) or a .safetensors file") from None
     except (OSError, RuntimeError, EOFError, ValueError) as err:
-        raise UserError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(payload, Mapping):
-        raise UserError(f"{path}: expected a dict of tensors, found {type(payload).__name__}")
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(payload).__name__}")
     if isinstance(payload.get("hyper_parameters"), Mapping):
         hyper_parameters = dict(payload["hyper_parameters"])
     state = _unwrap(payload)
     if not state:
-        raise UserError(f"{path}: holds no tensors (expected a state dict, possibly under 'state_dict')")
+        raise CheckpointError(f"{path}: holds no tensors (expected a state dict, possibly under 'state_dict')")
     return Checkpoint(state_dict=_strip_wrapper_prefixes(state), source=str(path), hyper_parameters=hyper_parameters)
 
 

@@ -1,4 +1,4 @@
-"""A text table of where the parameters of the generator and the OCR sit, and what the generator outputs."""
+"""Text tables of models: where the parameters of a generator and an OCR sit, and every registered model."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,9 +6,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lpasrn.config import ModelConfig, OCRConfig
-from lpasrn.models.ocr import create_ocr
-from lpasrn.models.swinir import build_generator
+from lpasrn.models.registry import create_model, list_models
+from lpasrn.models.swinir import SwinIRGenerator
 
 
 def count_parameters(module: nn.Module, prefixes: Sequence[str] = ("",)) -> int:
@@ -16,10 +15,12 @@ def count_parameters(module: nn.Module, prefixes: Sequence[str] = ("",)) -> int:
     return sum(param.numel() for name, param in module.named_parameters() if name.startswith(tuple(prefixes)))
 
 
-def _generator_rows(generator: nn.Module, num_rstb: int) -> list[tuple[str, int]]:
+def _generator_rows(generator: SwinIRGenerator) -> list[tuple[str, int]]:
     rows = [("shallow conv (conv_first)", count_parameters(generator, ["conv_first."]))]
+    if generator.frame_fusion is not None:
+        rows.append(("frame fusion (frame_fusion)", count_parameters(generator, ["frame_fusion."])))
     rows += [(f"RSTB {index} (layers.{index})", count_parameters(generator, [f"layers.{index}."]))
-             for index in range(num_rstb)]
+             for index in range(len(generator.layers))]
     rows += [
         ("body norms + conv_after_body", count_parameters(generator, ["patch_embed.", "norm.", "conv_after_body."])),
         ("character pyramid attention", count_parameters(generator, ["pyramid_attention."])),
@@ -46,20 +47,33 @@ def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
     return lines
 
 
-def summarize(cfg_model: ModelConfig, cfg_ocr: OCRConfig, lr_size: tuple[int, int], scale: int) -> str:
-    """Parameter counts per component and the generator's output shape for one LR image of `lr_size`.
+def describe_ocr(ocr: nn.Module) -> str:
+    """What every registered OCR has in common: the plate size it reads and its characters."""
+    return f"input {ocr.img_size[0]}x{ocr.img_size[1]}, {len(ocr.charset)} characters"
 
-    The OCR is built without its pretrained weights: counting does not need them.
-    """
-    generator = build_generator(cfg_model, scale).eval()
-    ocr = create_ocr(cfg_ocr.model_type)
+
+def summarize(generator: SwinIRGenerator, ocr: nn.Module, ocr_name: str, lr_size: tuple[int, int]) -> str:
+    """Parameter counts per component and the generator's output shape for one LR image of `lr_size`."""
     with torch.no_grad():
-        output = generator(torch.zeros(1, 3, *lr_size))
-    lines = _table(f"generator: SwinIR x{scale}, embed {cfg_model.swinir_embed_dim}, {cfg_model.swinir_num_rstb} RSTB "
-                   f"x {cfg_model.swinir_num_blocks_per_rstb} blocks, window {cfg_model.swinir_window_size}",
-                   _generator_rows(generator, cfg_model.swinir_num_rstb), count_parameters(generator))
+        output = generator.eval()(torch.zeros(1, 3, *lr_size))
+    lines = _table(f"generator: SwinIR {generator.describe()}", _generator_rows(generator),
+                   count_parameters(generator))
     lines.append(f"  output for LR {lr_size[0]}x{lr_size[1]}: {list(output.shape)}")
     lines.append("")
-    lines += _table(f"OCR: {cfg_ocr.model_type}, input {ocr.img_size[0]}x{ocr.img_size[1]}, "
-                    f"{len(ocr.charset)} characters", _ocr_rows(ocr), count_parameters(ocr))
+    lines += _table(f"OCR: {ocr_name}, {describe_ocr(ocr)}", _ocr_rows(ocr), count_parameters(ocr))
+    return "\n".join(lines)
+
+
+def registry_table(scale: int = 2) -> str:
+    """One line per registered model: name, kind, parameters (generators up-scaling by `scale`), settings."""
+    rows: list[tuple[str, str, int, str]] = []
+    for name in list_models("generator"):
+        generator = create_model(name, scale=scale)
+        rows.append((name, "generator", count_parameters(generator), generator.describe()))
+    for name in list_models("ocr"):
+        ocr = create_model(name)
+        rows.append((name, "ocr", count_parameters(ocr), describe_ocr(ocr)))
+    width = max(len(name) for name, *_ in rows)
+    lines = [f"{'model':<{width}}  {'kind':<9}  {'parameters':>12}  settings"]
+    lines += [f"{name:<{width}}  {kind:<9}  {count:>12,}  {settings}" for name, kind, count, settings in rows]
     return "\n".join(lines)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
-from lpasrn.config import ModelConfig
 from lpasrn.models.checkpoints import load_checked_state_dict, read_checkpoint, resolve_pretrained
 from lpasrn.models.frame_fusion import FrameFusion
 from lpasrn.models.pyramid_attention import CharacterPyramidAttention
@@ -26,12 +27,39 @@ SHIFT_MASK_VALUE = -100.0  # the reference's value; exp(-100) is 0 in every floa
 # Buffers the reference saves in its state dict; both are derived from the configuration, so they are skipped.
 REFERENCE_DERIVED_BUFFERS = (".relative_position_index", ".attn_mask")
 
-# Both published SwinIR configurations of the LP-ASRN seed; `maximum` is also ModelConfig's default.
-GENERATOR_PRESETS: dict[str, ModelConfig] = {
-    "maximum": ModelConfig(swinir_embed_dim=144, swinir_num_rstb=8, swinir_num_heads=8, swinir_window_size=6,
-                           swinir_num_blocks_per_rstb=3, swinir_mlp_ratio=6.0, use_pyramid_attention=True),
-    "lightweight": ModelConfig(swinir_embed_dim=96, swinir_num_rstb=4, swinir_num_heads=6, swinir_window_size=8,
-                               swinir_num_blocks_per_rstb=2, swinir_mlp_ratio=4.0, use_pyramid_attention=False),
+
+@dataclass(frozen=True)
+class SwinIRPreset:
+    """The hyper-parameters that make a generator what it is; `build` keeps SwinIRGenerator's defaults for the rest
+    (scale, pyramid layout, frames), which a run chooses, not the preset."""
+
+    embed_dim: int
+    num_rstb: int
+    num_blocks_per_rstb: int
+    num_heads: int
+    window_size: int
+    mlp_ratio: float
+    use_pyramid_attention: bool
+
+    def build(self, scale: int = 2, **overrides: Any) -> SwinIRGenerator:
+        settings = dict(embed_dim=self.embed_dim, depths=(self.num_blocks_per_rstb,) * self.num_rstb,
+                        num_heads=self.num_heads, window_size=self.window_size, mlp_ratio=self.mlp_ratio,
+                        use_pyramid_attention=self.use_pyramid_attention)
+        return SwinIRGenerator(scale=scale, **(settings | overrides))
+
+
+# The seed's two published configurations (`maximum` is also ModelConfig's default) and the CPU experiments' two.
+GENERATOR_PRESETS: dict[str, SwinIRPreset] = {
+    "swinir_maximum": SwinIRPreset(embed_dim=144, num_rstb=8, num_blocks_per_rstb=3, num_heads=8, window_size=6,
+                                   mlp_ratio=6.0, use_pyramid_attention=True),
+    "swinir_lightweight": SwinIRPreset(embed_dim=96, num_rstb=4, num_blocks_per_rstb=2, num_heads=6, window_size=8,
+                                       mlp_ratio=4.0, use_pyramid_attention=False),
+    # lp_asrn_cpu.yaml: small enough to train the five stages on two CPU cores in minutes.
+    "swinir_cpu": SwinIRPreset(embed_dim=32, num_rstb=2, num_blocks_per_rstb=2, num_heads=2, window_size=8,
+                               mlp_ratio=2.0, use_pyramid_attention=True),
+    # lp_asrn_tiny.yaml: the smallest generator that still learns, for tests and `make demo`.
+    "swinir_tiny": SwinIRPreset(embed_dim=24, num_rstb=2, num_blocks_per_rstb=1, num_heads=2, window_size=4,
+                                mlp_ratio=2.0, use_pyramid_attention=True),
 }
 
 
@@ -224,7 +252,11 @@ class SwinIRGenerator(nn.Module):
         if len(heads) != len(depths):
             raise ValueError(f"num_heads has {len(heads)} entries for {len(depths)} RSTBs")
         self.scale = scale
+        self.embed_dim = embed_dim
+        self.depths = tuple(depths)
+        self.num_heads = tuple(heads)
         self.window_size = window_size
+        self.mlp_ratio = mlp_ratio
         self.shift_size = window_size // 2
         self.img_range = img_range
         self.bicubic_skip = bicubic_skip
@@ -251,6 +283,16 @@ class SwinIRGenerator(nn.Module):
         self.conv_last = nn.Conv2d(num_feat, in_chans, 3, 1, 1)
         for module in (self.patch_embed, self.layers, self.norm):
             module.apply(_init_transformer_weights)
+
+    def describe(self) -> str:
+        """Its hyper-parameters in one line, as `lpasrn list-models` and `lpasrn model-summary` print them."""
+        def uniform(values: tuple[int, ...]) -> str:
+            return str(values[0]) if len(set(values)) == 1 else "/".join(map(str, values))
+
+        frames = ", multi-frame" if self.frame_fusion is not None else ""
+        return (f"x{self.scale}, embed {self.embed_dim}, {len(self.depths)} RSTB x {uniform(self.depths)} blocks, "
+                f"{uniform(self.num_heads)} heads, window {self.window_size}, MLP {self.mlp_ratio:g}, "
+                f"CPA {'on' if self.pyramid_attention is not None else 'off'}{frames}")
 
     def completed_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """`state` as this generator loads it: a multi-frame generator seeded by a single-frame one's weights keeps
@@ -328,21 +370,6 @@ def _init_transformer_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
-
-
-def build_generator(cfg: ModelConfig, scale: int) -> SwinIRGenerator:
-    """The generator an experiment's `model:` block describes, for the data's up-scaling factor."""
-    return SwinIRGenerator(
-        scale=scale,
-        embed_dim=cfg.swinir_embed_dim,
-        depths=[cfg.swinir_num_blocks_per_rstb] * cfg.swinir_num_rstb,
-        num_heads=cfg.swinir_num_heads,
-        window_size=cfg.swinir_window_size,
-        mlp_ratio=cfg.swinir_mlp_ratio,
-        use_pyramid_attention=cfg.use_pyramid_attention,
-        pyramid_layout=cfg.pyramid_layout,
-        multi_frame=cfg.generator_frames > 1,
-    )
 
 
 def load_generator_weights(model: SwinIRGenerator, path_or_ref: str) -> None:

@@ -18,6 +18,7 @@ from torch import nn
 
 from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
+from lpasrn.models.checkpoints import CheckpointError
 from lpasrn.training.checkpoint import load_state
 from lpasrn.ray_glue.data import TRAIN_DATASET, ShardBatches, packed_train_dataset
 from lpasrn.training.engine import streams_train_split, train_stage
@@ -101,10 +102,10 @@ class RayTrainLauncher:
             raise
 
 
-def _user_error_in(failures) -> UserError | None:
+def _user_error_in(failures) -> UserError | CheckpointError | None:
     for failure in failures:
         while failure is not None:
-            if isinstance(failure, UserError):
+            if isinstance(failure, (UserError, CheckpointError)):
                 return failure
             failure = getattr(failure, "cause", None) or failure.__cause__
     return None

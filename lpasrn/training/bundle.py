@@ -44,8 +44,9 @@ def warn_if_untrained(path: str | Path, record: dict[str, Any] | None) -> None:
 
 def load_bundle(path: str | Path, device: str | torch.device = "cpu", warn_untrained: bool = True):
     """(generator, ocr, config) from a bundle, or from a stage checkpoint (`state.pt` or its folder), local or
-    at a URI; `warn_untrained=False` where only the OCR is used."""
-    from lpasrn.models import build_generator, create_ocr
+    at a URI; `warn_untrained=False` where only the OCR is used. Weights that do not fit the config they carry
+    raise `CheckpointMismatchError`."""
+    from lpasrn.model_factory import build_trained_models
 
     payload = load_state(path)
     if "generator" not in payload or "ocr" not in payload or "config" not in payload:
@@ -53,12 +54,5 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", warn_untra
     if warn_untrained:
         warn_if_untrained(path, payload.get(TRAINED_KEY))
     cfg = LpasrnConfig.model_validate(payload["config"])
-    generator = build_generator(cfg.model, cfg.data.scale)
-    ocr = create_ocr(cfg.ocr.model_type)
-    for name, module in (("generator", generator), ("ocr", ocr)):
-        try:
-            module.load_state_dict(payload[name])
-        except RuntimeError as err:
-            raise UserError(f"{path}: {name} weights do not fit its own config ({str(err).splitlines()[0]})") \
-                from None
+    generator, ocr = build_trained_models(cfg, payload, str(path))
     return generator.to(device).eval(), ocr.to(device).eval(), cfg

@@ -38,7 +38,7 @@ from lpasrn.data.splits import build_splits
 from lpasrn.data.synthetic_stream import FreshPlateSampler, SyntheticPlateDataset
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.losses.lcofl import lcofl_loss
-from lpasrn.models import build_generator, build_ocr, create_ocr
+from lpasrn.model_factory import build_generator, build_ocr
 from lpasrn.training.checkpoint import STATE_FILE, load_state, restore_rng_state, rng_state, save_state
 from lpasrn.training.events import PlateStrip, StageEventWriter, confusion_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
@@ -190,7 +190,7 @@ class StageTrainer:
         self.seeded = seed_state is not None
         generator = build_generator(cfg.model, cfg.data.scale)
         # A seeded stage takes the OCR from the seed; only the first one loads ocr.pretrained_path.
-        ocr = create_ocr(cfg.ocr.model_type) if seed_state is not None else build_ocr(cfg.ocr)
+        ocr = build_ocr(cfg.ocr, pretrained=seed_state is None)
         if seed_state is not None:
             self._load_weights(generator, ocr, seed_state, seed_checkpoint)
         self.system = PlateSRSystem(generator, ocr, stage, cfg.loss)

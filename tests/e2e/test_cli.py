@@ -67,6 +67,34 @@ def test_config_out_writes_the_resolved_config(tmp_path, capsys):
     assert resolved["stages"][4]["epochs"] == 9 and resolved["model"]["swinir_embed_dim"] == 24
 
 
+def test_list_models_prints_one_line_per_registered_model(capsys):
+    from lpasrn.models import list_models
+
+    assert lpasrn_run(["list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == list_models("generator") + list_models("ocr")
+    assert any(line.split()[:3] == ["swinir_tiny", "generator", "202,197"] for line in lines)
+
+
+def test_model_summary_describes_the_configured_models(capsys):
+    assert lpasrn_run(["model-summary", "--config", "lp_asrn_tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "generator: SwinIR x2, embed 24, 2 RSTB x 1 blocks" in out and "OCR: slot_cnn, input 32x96" in out
+
+
+def test_a_checkpoint_that_does_not_fit_is_one_line_with_exit_code_2(tmp_path, capsys):
+    from lpasrn.config import load_lpasrn_config
+    from lpasrn.models import create_model
+    from lpasrn.training.bundle import export_bundle
+
+    cfg = load_lpasrn_config("lp_asrn_tiny", [])
+    state = {"generator": create_model("swinir_cpu").state_dict(), "ocr": create_model("slot_cnn").state_dict()}
+    bundle = export_bundle(state, cfg, tmp_path / "bundle.pt")
+    assert lpasrn_run(["evaluate", "--checkpoint", bundle, "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bundle} (generator) does not fit SwinIRGenerator: ") and err.count("\n") == 1
+
+
 def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
     (plate_root / "Scenario-A/Brazilian/track_00001/annotations.json").write_text(
         '{"plate_text": "ABC1234", "plate_layout": "Mercosur"}')

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lpasrn.config import load_lpasrn_config
-from lpasrn.models import build_generator, create_parseq
+from lpasrn.model_factory import build_generator
+from lpasrn.models import create_parseq
 from lpasrn.training.bundle import export_bundle, load_bundle
 from lpasrn.training.stages import describe_trained, stage_table, trained_record
 

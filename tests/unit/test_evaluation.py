@@ -10,7 +10,8 @@ from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
 from lpasrn.evaluation import evaluate, infer, sr_output_paths
-from lpasrn.models import build_generator, create_parseq
+from lpasrn.model_factory import build_generator
+from lpasrn.models import create_parseq
 from lpasrn.training.bundle import export_bundle
 
 TINY_MODEL = ["model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
@@ -83,12 +84,12 @@ def test_an_lr_trained_ocr_adds_the_ocr_only_baseline_row(bundle, plate_root, ca
 
 
 def test_an_ocr_stage_with_ocr_input_lr_learns_from_the_lr_frames():
-    from lpasrn.models import create_ocr
+    from lpasrn.models import create_model
     from lpasrn.training.stages import stage_table
     from lpasrn.training.system import PlateSRSystem
 
     cfg = load_lpasrn_config("lp_asrn_tiny", TINY_MODEL + ["ocr.model_type=slot_cnn", "stages.0.ocr_input=lr"])
-    ocr = create_ocr("slot_cnn").eval()
+    ocr = create_model("slot_cnn").eval()
     system = PlateSRSystem(build_generator(cfg.model, cfg.data.scale), ocr, stage_table(cfg)[0], cfg.loss)
     lr, hr, texts = torch.rand(2, 3, 16, 48), torch.rand(2, 3, 32, 96), ["ABC1234", "BRA2E19"]
     assert torch.equal(system(lr, hr, texts, ["Brazilian", "Mercosur"])["loss"], ocr.training_loss(lr, texts))

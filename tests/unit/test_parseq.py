@@ -1,7 +1,6 @@
 """PARSeq OCR: sizes and names of the authors' models, their checkpoints, hub loading, decoding, layout constraint."""
 from __future__ import annotations
 
-import logging
 import shutil
 import string
 from pathlib import Path
@@ -13,11 +12,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import save_file
 
-from experiments.errors import UserError
-from lpasrn.config import OCRConfig
 from lpasrn.data.charset import CHARSET
-from lpasrn.models.checkpoints import CheckpointMismatchError, read_checkpoint, resolve_pretrained
-from lpasrn.models.ocr import build_ocr
+from lpasrn.models.checkpoints import CheckpointError, CheckpointMismatchError, read_checkpoint, resolve_pretrained
+from lpasrn.models.ocr import load_ocr_weights
 from lpasrn.models.parseq import (AUTHORS_CHARSETS, PARSeq, create_parseq, load_parseq_weights,
                                   permutation_masks)
 from lpasrn.models.tokenizer import Tokenizer
@@ -248,7 +245,8 @@ def test_own_checkpoints_round_trip_as_pt_and_safetensors(tmp_path: Path, suffix
     path = tmp_path / f"ocr{suffix}"
     state = {key: value.contiguous() for key, value in source.state_dict().items()}
     torch.save(state, path) if suffix == ".pt" else save_file(state, str(path))
-    target = build_ocr(OCRConfig(model_type="parseq_tiny", pretrained_path=str(path)), **TINY).eval()
+    target = tiny_parseq()
+    load_ocr_weights(target, "parseq_tiny", str(path))
     images = random_images()
     with torch.no_grad():
         assert torch.equal(source(images), target(images))
@@ -272,19 +270,13 @@ def test_checkpoint_with_an_unknown_charset_is_refused(tmp_path: Path) -> None:
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "unsafe.pt"
     torch.save({"state_dict": tiny_parseq().state_dict(), "extra": NotATensor()}, path)
-    with pytest.raises(UserError, match="refusing to unpickle.*NotATensor"):
+    with pytest.raises(CheckpointError, match="refusing to unpickle.*NotATensor"):
         read_checkpoint(path)
 
 
-def test_missing_local_file_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="not found"):
+def test_missing_local_file_is_a_checkpoint_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
         resolve_pretrained(str(tmp_path / "nowhere.pt"))
-
-
-def test_without_pretrained_weights_the_random_start_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="lpasrn.models.ocr"):
-        build_ocr(OCRConfig(model_type="parseq_tiny"), **TINY)
-    assert "random weights" in caplog.text
 
 
 # --- Hugging Face hub ------------------------------------------------------------------------------------------
@@ -322,16 +314,16 @@ def test_hub_reference_resolves_from_the_cache_offline(offline_hub_cache: Path, 
 
     resolved = resolve_pretrained("hf://plates-lab/parseq-plates/weights.safetensors")
     assert resolved.is_file() and str(resolved).startswith(str(offline_hub_cache))
-    target = build_ocr(OCRConfig(model_type="parseq_tiny",
-                                 pretrained_path="hf://plates-lab/parseq-plates/weights.safetensors"), **TINY)
+    target = tiny_parseq()
+    load_ocr_weights(target, "parseq_tiny", "hf://plates-lab/parseq-plates/weights.safetensors")
     assert torch.equal(target.head.weight, source.head.weight)
 
 
-def test_hub_reference_missing_from_the_cache_offline_is_a_user_error(offline_hub_cache: Path) -> None:
-    with pytest.raises(UserError, match="not in the Hugging Face cache.*HF_HUB_OFFLINE"):
+def test_hub_reference_missing_from_the_cache_offline_is_a_checkpoint_error(offline_hub_cache: Path) -> None:
+    with pytest.raises(CheckpointError, match="not in the Hugging Face cache.*HF_HUB_OFFLINE"):
         resolve_pretrained("hf://plates-lab/absent/model.pt")
 
 
-def test_malformed_hub_reference_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="owner/repo/path"):
+def test_malformed_hub_reference_is_a_checkpoint_error() -> None:
+    with pytest.raises(CheckpointError, match="owner/repo/path"):
         resolve_pretrained("hf://just-a-repo")

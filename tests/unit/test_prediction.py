@@ -10,7 +10,8 @@ from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
 from lpasrn.data.plates import scan_lr_tracks
-from lpasrn.models import build_generator, create_ocr
+from lpasrn.model_factory import build_generator
+from lpasrn.models import create_model
 from lpasrn.prediction import load_reader, predict
 from lpasrn.submission import read_submission
 from lpasrn.training.bundle import export_bundle
@@ -26,7 +27,7 @@ def tiny_bundle(path: Path, ocr_type: str = "slot_cnn", generator_frames: int = 
                                               f"model.generator_frames={generator_frames}"])
     torch.manual_seed(0)
     state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_ocr(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
+             "ocr": create_model(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
     return export_bundle(state, cfg, path)
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lpasrn.config import OCRConfig
 from lpasrn.data.charset import CHARSET
-from lpasrn.models import build_ocr, create_ocr, list_ocr_models
+from lpasrn.models import create_model, list_models, load_ocr_weights
 from lpasrn.models.slot_ocr import PlateSlotOCR, slot_layout_mask
 from lpasrn.training.system import plate_char_logits
 
@@ -14,13 +13,13 @@ from lpasrn.training.system import plate_char_logits
 def test_every_registered_ocr_reads_a_batch_into_seven_characters():
     images = torch.rand(2, 3, 32, 96)
     for name in ("slot_cnn", "slot_cnn_wide", "parseq_micro"):
-        assert name in list_ocr_models()
-        result = create_ocr(name).read(images, "Brazilian")
+        assert name in list_models("ocr")
+        result = create_model(name).read(images, "Brazilian")
         assert [len(text) for text in result.texts] == [7, 7]
 
 
 def test_logits_follow_the_token_layout_so_lcofl_sees_seven_plate_slots():
-    ocr = create_ocr("slot_cnn").eval()
+    ocr = create_model("slot_cnn").eval()
     logits = ocr(torch.rand(3, 3, 32, 96))
     assert logits.shape == (3, 8, ocr.tokenizer.num_classes)
     assert (logits[:, 7].argmax(-1) == ocr.tokenizer.eos_id).all()
@@ -29,7 +28,7 @@ def test_logits_follow_the_token_layout_so_lcofl_sees_seven_plate_slots():
 
 
 def test_layout_constraint_puts_letters_and_digits_where_the_layout_wants_them():
-    ocr = create_ocr("slot_cnn")
+    ocr = create_model("slot_cnn")
     result = ocr.read(torch.rand(2, 3, 32, 96), ["Brazilian", "Mercosur"])
     brazilian, mercosur = result.texts
     assert brazilian[:3].isalpha() and brazilian[3:].isdigit()
@@ -39,7 +38,7 @@ def test_layout_constraint_puts_letters_and_digits_where_the_layout_wants_them()
 
 def test_training_loss_rejects_plates_of_another_length():
     with pytest.raises(ValueError, match="7-character"):
-        create_ocr("slot_cnn").training_loss(torch.rand(1, 3, 32, 96), ["AB12"])
+        create_model("slot_cnn").training_loss(torch.rand(1, 3, 32, 96), ["AB12"])
 
 
 def test_it_memorises_a_few_plates_quickly():
@@ -57,9 +56,10 @@ def test_it_memorises_a_few_plates_quickly():
     assert ocr.read(images).texts == texts
 
 
-def test_build_ocr_loads_a_state_dict_saved_from_the_same_kind(tmp_path):
-    source = create_ocr("slot_cnn")
+def test_a_state_dict_saved_from_the_same_kind_loads(tmp_path):
+    source = create_model("slot_cnn")
     path = tmp_path / "slot.pt"
     torch.save(source.state_dict(), path)
-    loaded = build_ocr(OCRConfig(model_type="slot_cnn", pretrained_path=str(path)))
+    loaded = create_model("slot_cnn")
+    load_ocr_weights(loaded, "slot_cnn", str(path))
     assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), loaded.state_dict().values()))

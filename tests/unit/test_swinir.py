@@ -5,14 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from experiments.errors import UserError
 from lpasrn.models import swinir
 from lpasrn.models.checkpoints import CheckpointMismatchError
-from lpasrn.models.swinir import GENERATOR_PRESETS, SwinIRGenerator, build_generator, load_generator_weights
+from lpasrn.models.swinir import GENERATOR_PRESETS, SwinIRGenerator, SwinIRPreset, load_generator_weights
 
 # Computed once from the presets and pinned: a change here changes every checkpoint.
 MAXIMUM_PARAMETERS = 10_359_161
 LIGHTWEIGHT_PARAMETERS = 1_528_595
+CPU_PARAMETERS = 254_257
+TINY_PARAMETERS = 202_197
 
 
 def tiny_generator(scale: int = 2, **overrides) -> SwinIRGenerator:
@@ -49,22 +50,27 @@ def test_images_smaller_than_the_window_still_work() -> None:
     assert output.shape == (1, 3, 10, 14)
 
 
-@pytest.mark.parametrize(("preset", "expected"), [("maximum", MAXIMUM_PARAMETERS),
-                                                  ("lightweight", LIGHTWEIGHT_PARAMETERS)])
+@pytest.mark.parametrize(("preset", "expected"), [("swinir_maximum", MAXIMUM_PARAMETERS),
+                                                  ("swinir_lightweight", LIGHTWEIGHT_PARAMETERS),
+                                                  ("swinir_cpu", CPU_PARAMETERS), ("swinir_tiny", TINY_PARAMETERS)])
 def test_preset_parameter_counts_are_pinned(preset: str, expected: int) -> None:
     with torch.no_grad():
-        generator = build_generator(GENERATOR_PRESETS[preset], scale=2)
+        generator = GENERATOR_PRESETS[preset].build(scale=2)
     assert sum(param.numel() for param in generator.parameters()) == expected
 
 
 def test_presets_match_the_seed_configurations() -> None:
-    maximum, lightweight = GENERATOR_PRESETS["maximum"], GENERATOR_PRESETS["lightweight"]
-    assert (maximum.swinir_embed_dim, maximum.swinir_num_rstb, maximum.swinir_num_heads, maximum.swinir_window_size,
-            maximum.swinir_num_blocks_per_rstb, maximum.swinir_mlp_ratio, maximum.use_pyramid_attention) == (
-        144, 8, 8, 6, 3, 6.0, True)
-    assert (lightweight.swinir_embed_dim, lightweight.swinir_num_rstb, lightweight.swinir_num_heads,
-            lightweight.swinir_window_size, lightweight.swinir_num_blocks_per_rstb, lightweight.swinir_mlp_ratio,
-            lightweight.use_pyramid_attention) == (96, 4, 6, 8, 2, 4.0, False)
+    assert GENERATOR_PRESETS["swinir_maximum"] == SwinIRPreset(
+        embed_dim=144, num_rstb=8, num_blocks_per_rstb=3, num_heads=8, window_size=6, mlp_ratio=6.0,
+        use_pyramid_attention=True)
+    assert GENERATOR_PRESETS["swinir_lightweight"] == SwinIRPreset(
+        embed_dim=96, num_rstb=4, num_blocks_per_rstb=2, num_heads=6, window_size=8, mlp_ratio=4.0,
+        use_pyramid_attention=False)
+
+
+def test_a_preset_builds_its_generator_with_the_overrides_given() -> None:
+    generator = GENERATOR_PRESETS["swinir_lightweight"].build(scale=4, use_pyramid_attention=True)
+    assert generator.describe() == "x4, embed 96, 4 RSTB x 2 blocks, 6 heads, window 8, MLP 4, CPA on"
 
 
 def test_shift_masks_are_built_once_per_padded_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +142,6 @@ def test_mismatched_checkpoint_error_names_the_keys_and_both_shapes(tmp_path) ->
     with pytest.raises(CheckpointMismatchError) as caught:
         load_generator_weights(tiny_generator(), str(path))
     message = str(caught.value)
-    assert isinstance(caught.value, UserError)
     assert "conv_first.weight (checkpoint (24, 3, 3, 3) vs model (16, 3, 3, 3))" in message
     assert "missing keys: pyramid_attention." in message
     assert "\n" not in message
