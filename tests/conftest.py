@@ -118,6 +118,25 @@ def ray_head(s3_server):
         shutil.rmtree(token_home, ignore_errors=True)
 
 
+def submit_job(ray_head: dict, *entrypoint: str, working_dir: Path = REPO_ROOT,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """`ray job submit --working-dir . -- ...` from `working_dir`, as the README writes it, against the test head.
+
+    A head that has just started may answer "No available agent to submit job, please try again later" until its
+    dashboard agent registers (seconds, or a minute on a loaded machine): Ray asks for a retry, so it is retried.
+    """
+    import time
+
+    deadline = time.monotonic() + 120
+    while True:
+        done = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".",
+                               "--", *entrypoint], cwd=working_dir, env=ray_head["env"], capture_output=True,
+                              text=True, timeout=timeout)
+        if "No available agent to submit job" not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(3)
+
+
 def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2)) -> list[str]:
     """The tiny preset, smaller still, on `root`: seconds per stage on two CPU cores."""
     return [f"data.root={root}", f"data.split_file={root / 'split.txt'}", "data.batch_size=8",

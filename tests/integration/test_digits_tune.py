@@ -16,7 +16,7 @@ import yaml
 
 from digits.sklearn_import import import_sklearn_digits
 from digits.tuning.trainable import read_trainings
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, submit_job
 
 TIMEOUT_S = 400
 
@@ -206,9 +206,7 @@ def test_ray_job_submit_tunes_with_data_uploaded_in_the_working_dir(ray_head, da
               space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam"], "learning_rate": [0.003],
                      "batch_size": [32], "focal_gamma": [0.0], "label_smoothing": [0.0], "dropout": [0.2],
                      "quantization": ["ptq"]})
-    done = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--",
-                           "digits", "tune", "--config", "tune.yaml"], cwd=job_dir, env=ray_head["env"],
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = submit_job(ray_head, "digits", "tune", "--config", "tune.yaml", working_dir=job_dir, timeout=TIMEOUT_S)
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "succeeded" in output, output[-3000:]
     table = pd.read_csv(tmp_path / "runs" / "t" / "detailed_tuning_results.csv")

@@ -4,6 +4,7 @@ checkpoint), the study opened from the bucket and from a downloaded journal, and
 Trials run on the shared local Ray head, whose nodes have the S3 settings in their environment."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 
@@ -19,9 +20,9 @@ from tests.integration.test_digits_tune import (TIMEOUT_S, cli_env, digits_cmd, 
 EPOCHS = 3  # checkpoints after epochs 1 and 2: time to interrupt the second trial mid-way
 
 
-def trial_id(name: str) -> str:
-    """`run_trial_<trial id>_<n>_<tag>_<date>` (Tune's trial folder names) -> the trial id."""
-    return name.split("_")[2]
+def read_table(location: str) -> pd.DataFrame:
+    """The results table from the bucket, read as a user reads a downloaded file (pandas needs no s3fs)."""
+    return pd.read_csv(io.BytesIO(storage.read_bytes(storage.join(location, "detailed_tuning_results.csv"))))
 
 
 def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path):
@@ -42,15 +43,16 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
         return {entry["trial_id"] for entry in json.loads(storage.read_bytes(cache))["results"].values()}
 
     def second_trial_checkpointed() -> bool:
+        """A trial has finished and another has a checkpoint (Tune's trial folders hold the trial id)."""
         done = finished()
-        return bool(done) and any(trial_id(name.split("/")[0]) not in done and "/checkpoint_" in name
-                                  for name in storage.list_files(location))
+        folders = {name.split("/")[0] for name in storage.list_files(location) if "/checkpoint_" in name}
+        return bool(done) and any(not any(trial in folder for trial in done) for folder in folders)
 
     returncode, err = interrupt_when(command, env, second_trial_checkpointed, poll_s=0.5)
     assert returncode == 130, err[-3000:]
     finished_before = finished()
     assert len(finished_before) == 1
-    partial = pd.read_csv(storage.join(location, "detailed_tuning_results.csv"))  # uploaded as the trial ended
+    partial = read_table(location)  # uploaded as the trial ended
     assert list(partial["trial_id"]) == list(finished_before) and list(partial["outcome"]) == ["finished"]
 
     resumed = subprocess.run([*command, "--resume"], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
@@ -61,7 +63,7 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
     assert len({entry["key"] for entry in runs}) == 2
     continued = [entry for entry in runs if entry["trial_id"] not in finished_before]
     assert len(continued) == 2 and continued[0]["resumed_from_epoch"] == 0 and continued[1]["resumed_from_epoch"] >= 1
-    table = pd.read_csv(storage.join(location, "detailed_tuning_results.csv"))
+    table = read_table(location)
     assert len(table) == 2 and (table["outcome"] == "finished").all()
     summary = json.loads(storage.read_bytes(storage.join(location, "best_hyperparameters.json")))
     assert summary["trial_epochs_spent"] == 2 * EPOCHS == summary["budget_epochs"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lpasrn.training.engine import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
-from tests.conftest import REPO_ROOT, tiny_overrides
+from tests.conftest import REPO_ROOT, submit_job, tiny_overrides
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -31,13 +31,6 @@ def test_two_ddp_workers_survive_a_failure_and_resume_after_the_last_checkpoint(
     assert [(row["epoch"], row["attempt"]) for row in summary["history"]] == [(1, 0), (2, 1), (3, 1)]
     assert (tmp_path / "ddp-stage0").is_dir(), "the stage is the Ray Train run <name>-stage0"
     assert "stage0-pretrain epoch 1: step 1/" in result.stdout + result.stderr, "workers show progress (no terminal)"
-
-
-def submit_job(ray_head, *entrypoint: str, working_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    """`ray job submit --working-dir DIR -- ...` as the README writes it, against the token-authenticated head."""
-    return subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--",
-                           *entrypoint], cwd=working_dir, env=ray_head["env"], capture_output=True, text=True,
-                          timeout=600)
 
 
 def test_ray_job_submit_runs_the_cli_on_the_cluster(ray_head, synth_plates, tmp_path):
