@@ -97,8 +97,11 @@ def ray_head(s3_server):
     address = f"127.0.0.1:{port}"
     head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
                              "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                             # Fixed defaults (the job agent's 52365) would clash with any other Ray on the machine.
+                             f"--dashboard-agent-listen-port={_free_port()}",
+                             f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+                             f"--runtime-env-agent-port={_free_port()}", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while subprocess.run([ray, "status", "--address", address], env=env, capture_output=True).returncode:
