@@ -115,7 +115,7 @@ class TuneConfig(StrictModel):
     @property
     def qat_epochs(self) -> int:
         """Epochs of QAT fine-tuning a QAT trial adds after its epochs_per_trial (counted in the budget)."""
-        from digits.qat import qat_epochs_for
+        from digits.export.qat import qat_epochs_for
 
         return qat_epochs_for(self.epochs_per_trial)
 

@@ -205,11 +205,11 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
 
 def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[str]:
     """Train the best configuration for base.epochs with the normal workflow (exports, metrics, plot)."""
-    from digits.runtime import limit_threads
+    from digits.training.runtime import limit_threads
 
     limit_threads(max(1, math.floor(tcfg.cpus_per_trial)))
-    from digits.train import model_location
-    from digits.workflow import train_and_export
+    from digits.training.train import model_location
+    from digits.workflow.run import train_and_export
 
     log.info("training the best configuration for %d epochs", cfg.epochs)
     train_and_export(cfg, verbose=0)
