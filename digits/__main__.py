@@ -1,3 +1,3 @@
-from digits.cli.main import main
+from digits.cli import main
 
 main()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from digits.cli.main import build_parser as digits_parser
-from digits.cli.main import run as digits_run
+from digits.cli import build_parser as digits_parser
+from digits.cli import run as digits_run
 from experiments.cli import build_parser as experiments_parser
 from experiments.cli import run as experiments_run
 from lpasrn.cli import build_parser as lpasrn_parser

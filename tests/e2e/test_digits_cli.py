@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digits.cli.main import run as digits_run
+from digits.cli import run as digits_run
 from digits.data.sklearn_import import import_sklearn_digits
 from tests.conftest import REPO_ROOT
 
@@ -94,7 +94,7 @@ def test_help_mentions_sequential_training(capsys):
 
 
 def test_results_table_has_a_row_per_model():
-    from digits.cli.main import _results_table
+    from digits.cli.app import _results_table
     from digits.export.tflite_eval import TFLiteEvaluation
     from digits.workflow.run import RunResult
 

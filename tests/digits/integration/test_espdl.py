@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from digits.architectures import build_model
-from digits.cli.main import run as digits_run
+from digits.cli import run as digits_run
 from digits.config import load_digits_config
 from digits.data.sklearn_import import import_sklearn_digits
 from digits.export import espdl

@@ -79,7 +79,7 @@ def test_bad_tune_settings_are_one_line_user_errors(override, where):
 
 
 def test_tune_command_reports_bad_keys_with_exit_2(capsys):
-    from digits.cli.main import run
+    from digits.cli import run
 
     assert run(["tune", "--set", "space.bogus=1"]) == 2
     assert capsys.readouterr().err.strip().startswith("error: --set space.bogus=1: space.bogus: unknown key")
@@ -189,7 +189,7 @@ def test_experiments_validate_knows_tune_files(capsys):
 
 
 def test_train_use_tuner_reads_the_tune_settings_before_anything_runs(tmp_path, capsys):
-    from digits.cli.main import run
+    from digits.cli import run
 
     (tmp_path / "data").mkdir()
     argv = ["train", "--set", f"data_sources=[{{path: '{tmp_path / 'data'}', weight: 1}}]", "--use_tuner",

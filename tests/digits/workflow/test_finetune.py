@@ -14,8 +14,8 @@ limit_threads(1)
 
 import keras  # noqa: E402
 
+from digits import cli  # noqa: E402
 from digits.architectures import build_model, list_models  # noqa: E402
-from digits.cli import main as cli  # noqa: E402
 from digits.config import load_digits_config  # noqa: E402
 from digits.data.datasets import build_datasets  # noqa: E402
 from digits.data.synth import SynthSpec, write_dataset  # noqa: E402
