@@ -14,6 +14,11 @@ from experiments.config import StrictModel, load_config
 Quantization = Literal["ptq", "qat"]
 
 
+# The results table the driver rewrites as trials end (`outputs` writes it, `mirror` brings it back on --resume).
+RESULTS_CSV = "detailed_tuning_results.csv"
+RESULTS_PARQUET = "detailed_tuning_results.parquet"
+
+
 class FloatRange(StrictModel):
     """A float sampled in [low, high], log-uniform when `log`; `step` makes it discrete (so repeats occur)."""
 
