@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from digits.architectures import build_model, list_models, resolve_name  # noqa: E402
-from digits.export import float_tflite_bytes, int8_tflite_bytes  # noqa: E402
-from digits.tables import format_table  # noqa: E402
-from digits.tflite_eval import load_interpreter  # noqa: E402
+from digits.cli.tables import format_table  # noqa: E402
+from digits.export.tflite import float_tflite_bytes, int8_tflite_bytes  # noqa: E402
+from digits.export.tflite_eval import load_interpreter  # noqa: E402
 from experiments.errors import UserError  # noqa: E402
 
 

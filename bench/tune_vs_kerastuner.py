@@ -165,9 +165,10 @@ def search_kerastuner(kind: str, tcfg: TuneConfig, work: Path) -> Search:
     import keras_tuner as kt
 
     from digits.architectures import create_model
-    from digits.int8_probe import int8_accuracy, int8_model_bytes
-    from digits.qat import qat_epochs
-    from digits.train import KeepBest, build_callbacks, compile_model
+    from digits.export.int8 import int8_accuracy, int8_model_bytes
+    from digits.export.qat import qat_epochs
+    from digits.training.callbacks import KeepBest, build_callbacks
+    from digits.training.objective import compile_model
     from digits.tuning.space import trial_digits_config
     from digits.tuning.trial import evaluation_images, trial_data
 
@@ -233,9 +234,9 @@ def search_kerastuner(kind: str, tcfg: TuneConfig, work: Path) -> Search:
 # The held-out score of a configuration, retrained the same way for every method
 # ----------------------------------------------------------------------------------------------------------
 def heldout_int8_accuracy(best: dict, tcfg: TuneConfig, heldout: Path) -> float:
-    from digits.data import ImageShape, load_source
-    from digits.int8_probe import int8_accuracy
-    from digits.pipeline import to_float
+    from digits.data.datasets import to_float
+    from digits.data.sources import ImageShape, load_source
+    from digits.export.int8 import int8_accuracy
     from digits.tuning.space import trial_digits_config
     from digits.tuning.trial import INT8_FILE, train_trial
 
@@ -261,7 +262,7 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def summary_table(runs: list[Run], target: float) -> str:
-    from digits.tables import format_table
+    from digits.cli.tables import format_table
 
     rows = [("method", "budget", "seeds", "test INT8 mean ± sd", "min-max", "trial-epochs",
              f"to val {target:.2f}", "s/trial-epoch", "start-up s", "s/trial-epoch after")]
@@ -349,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("this bench needs keras-tuner: pip install -e '.[bench]'") from None
     work = args.out or Path(tempfile.mkdtemp(prefix="tune-study-"))
     work.mkdir(parents=True, exist_ok=True)
-    from digits.runtime import limit_threads
-    from digits.sklearn_import import import_sklearn_digits
+    from digits.data.sklearn_import import import_sklearn_digits
+    from digits.training.runtime import limit_threads
 
     limit_threads(1)  # KerasTuner and the retraining run in this process: one thread, as a digits tune trial gets
     pool = work / "sklearn"

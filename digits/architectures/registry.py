@@ -5,13 +5,16 @@ last layer is a softmax. Registering is all it takes for a new family to be trai
 tested (the tests are parametrised over `list_models()`). `known_good_settings(name)` is what an architecture
 is known to train well with (the original's defaults, its own dropout, its registration's `recipe`):
 `digits tune` starts its search from there.
+
+This module knows no family: the package's `__init__` imports them (any import of this module runs it first),
+so the registry is full whenever it is read and a family importing `register_model` closes no import circle.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +61,6 @@ def register_model(name: str, *, aliases: tuple[str, ...] = (), embedded: bool =
 
 def list_models() -> list[str]:
     """Canonical names of every registered architecture (aliases excluded), sorted."""
-    _load_families()
     return sorted(_MODELS, key=_natural_key)
 
 
@@ -69,7 +71,6 @@ def _natural_key(name: str) -> list:
 
 def resolve_name(name: str) -> str:
     """The canonical name of `name` or an alias; unknown names are a user error listing the known ones."""
-    _load_families()
     canonical = _ALIASES.get(name, name)
     if canonical not in _MODELS:
         known = ", ".join(list_models() + sorted(f"{a} (={n})" for a, n in _ALIASES.items()))
@@ -110,12 +111,6 @@ def known_good_settings(name: str) -> dict[str, Any]:
     settings["dropout"] = rates[0] if rates else 0.0
     settings.update(entry.recipe)
     return settings
-
-
-def _load_families() -> None:
-    # Importing the family modules runs their @register_model decorators; done lazily so that reading the
-    # registry module never imports TensorFlow by itself.
-    import digits.architectures.families  # noqa: F401
 
 
 def family_representatives() -> list[str]:

@@ -1,4 +1,4 @@
-"""`digits tune` and `digits train --use_tuner`: arguments and handlers, kept out of digits/cli.py.
+"""`digits tune` and `digits train --use_tuner`: arguments and handlers, kept out of digits/cli/app.py.
 
 Ray and TensorFlow are imported only once a command runs, so `digits --help` and config errors stay instant.
 """

@@ -14,6 +14,11 @@ from experiments.config import StrictModel, load_config
 Quantization = Literal["ptq", "qat"]
 
 
+# The results table the driver rewrites as trials end (`outputs` writes it, `mirror` brings it back on --resume).
+RESULTS_CSV = "detailed_tuning_results.csv"
+RESULTS_PARQUET = "detailed_tuning_results.parquet"
+
+
 class FloatRange(StrictModel):
     """A float sampled in [low, high], log-uniform when `log`; `step` makes it discrete (so repeats occur)."""
 
@@ -115,7 +120,7 @@ class TuneConfig(StrictModel):
     @property
     def qat_epochs(self) -> int:
         """Epochs of QAT fine-tuning a QAT trial adds after its epochs_per_trial (counted in the budget)."""
-        from digits.qat import qat_epochs_for
+        from digits.export.qat import qat_epochs_for
 
         return qat_epochs_for(self.epochs_per_trial)
 

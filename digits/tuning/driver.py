@@ -95,7 +95,7 @@ def describe(tcfg: TuneConfig, warm_starts: int) -> str:
 
 def _check_data(tcfg: TuneConfig) -> None:
     from digits.architectures import resolve_name
-    from digits.preflight import check_run
+    from digits.workflow.preflight import check_run
 
     for name in tcfg.space.architectures:
         resolve_name(name)
@@ -104,7 +104,7 @@ def _check_data(tcfg: TuneConfig) -> None:
     except UserError as err:
         raise UserError(f"tune config `base` section: {err}") from None
     if "qat" in tcfg.space.quantization:
-        from digits.qat import qat_available
+        from digits.export.qat import qat_available
 
         qat_available()
 

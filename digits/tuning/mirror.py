@@ -16,8 +16,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from digits.tuning.config import TuneConfig
-from digits.tuning.outputs import RESULTS_CSV, RESULTS_PARQUET
+from digits.tuning.config import RESULTS_CSV, RESULTS_PARQUET, TuneConfig
 from digits.tuning.rungs import RUNGS_NAME
 from digits.tuning.search import STUDY_NAME
 from digits.tuning.unique import CACHE_NAME

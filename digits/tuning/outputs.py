@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from digits.config import DigitsConfig
-from digits.tuning.config import SearchSpace, TuneConfig
+from digits.tuning.config import RESULTS_CSV, RESULTS_PARQUET, SearchSpace, TuneConfig
 from digits.tuning.space import config_key, hyperparameters, trial_digits_config
 from digits.tuning.unique import CACHE_NAME, ResultCache
 from experiments import paths, storage
@@ -33,8 +33,6 @@ ACCURACY, SIZE = "int8_accuracy", "int8_size_bytes"
 BEST_JSON = "best_hyperparameters.json"
 BEST_SNIPPET = "best_hyperparameters.yaml"
 BEST_CONFIG = "best_config.yaml"
-RESULTS_CSV = "detailed_tuning_results.csv"
-RESULTS_PARQUET = "detailed_tuning_results.parquet"
 BEST_MODEL_DIR = "best_model"
 SNIPPET_KEYS = ("model_architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
                 "label_smoothing", "dropout", "quantize_model", "use_qat")
@@ -205,11 +203,11 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
 
 def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[str]:
     """Train the best configuration for base.epochs with the normal workflow (exports, metrics, plot)."""
-    from digits.runtime import limit_threads
+    from digits.training.runtime import limit_threads
 
     limit_threads(max(1, math.floor(tcfg.cpus_per_trial)))
-    from digits.train import model_location
-    from digits.workflow import train_and_export
+    from digits.training.train import model_location
+    from digits.workflow.run import train_and_export
 
     log.info("training the best configuration for %d epochs", cfg.epochs)
     train_and_export(cfg, verbose=0)

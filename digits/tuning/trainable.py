@@ -40,7 +40,7 @@ class TrialSettings:
 
 def configure_tensorflow(threads: int) -> None:
     """Threads = the trial's CPUs; GPU memory grown on demand (must run before TensorFlow builds anything)."""
-    from digits.runtime import limit_threads
+    from digits.training.runtime import limit_threads
 
     limit_threads(threads)
     import tensorflow as tf

@@ -29,8 +29,8 @@ import keras
 import numpy as np
 
 from digits.config import DigitsConfig
-from digits.data import LabelledImages
-from digits.pipeline import DigitsData, assemble_datasets, load_splits, to_float
+from digits.data.datasets import DigitsData, assemble_datasets, load_splits, to_float
+from digits.data.sources import LabelledImages
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class TrialState:
 
 
 def trial_data(cfg: DigitsConfig) -> DigitsData:
-    """The trial's pipelines over images read once per process (keyed by what decides which images)."""
+    """The trial's tf.data datasets over images read once per process (keyed by what decides which images)."""
     dumped = cfg.model_dump(mode="json")
     key = json.dumps({name: dumped[name] for name in _DATA_KEYS}, sort_keys=True)
     if key not in _SPLITS:
@@ -143,9 +143,10 @@ def train_trial(cfg: DigitsConfig, report: Reporter, resume_from: Path | None = 
     `cfg` should have early stopping off: the rungs decide when a trial stops.
     """
     from digits.architectures import create_model, resolve_name
-    from digits.int8_probe import int8_accuracy, int8_model_bytes
-    from digits.qat import qat_epochs
-    from digits.train import KeepBest, build_callbacks, compile_model
+    from digits.export.int8 import int8_accuracy, int8_model_bytes
+    from digits.export.qat import qat_epochs
+    from digits.training.callbacks import KeepBest, build_callbacks
+    from digits.training.objective import compile_model
 
     finished = read_state(resume_from).final
     if finished is not None:  # it had finished: say so again

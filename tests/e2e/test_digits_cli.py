@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from digits.cli import run as digits_run
-from digits.sklearn_import import import_sklearn_digits
+from digits.data.sklearn_import import import_sklearn_digits
 from tests.conftest import REPO_ROOT
 
 
@@ -94,12 +94,17 @@ def test_help_mentions_sequential_training(capsys):
 
 
 def test_results_table_has_a_row_per_model():
-    from digits.cli import _results_table
+    from digits.cli.app import _results_table
+    from digits.export.tflite_eval import TFLiteEvaluation
+    from digits.workflow.run import RunResult
 
-    rows = [{"model": "digit_recognizer_v4", "params": 81642, "float_tflite_accuracy": 0.95,
-             "int8_tflite_accuracy": 0.949, "int8_tflite_size_bytes": 92160},
-            {"model": "high_accuracy_validator", "params": 732586, "float_tflite_accuracy": 0.97,
-             "int8_tflite_accuracy": None, "int8_tflite_size_bytes": None}]
+    def result(model: str, params: int, float_accuracy: float, int8: TFLiteEvaluation | None) -> RunResult:
+        return RunResult(model, model, 10, "GRAY", params, 1, 1, 360, float_accuracy,
+                         TFLiteEvaluation(float_accuracy, 1.0, 400_000, "float32", 360), int8,
+                         "ptq" if int8 else "none", None, None, {}, {})
+
+    rows = [result("digit_recognizer_v4", 81642, 0.95, TFLiteEvaluation(0.949, 0.5, 92160, "uint8", 360)),
+            result("high_accuracy_validator", 732586, 0.97, None)]
     lines = _results_table(rows).splitlines()
     assert lines[0].split() == ["architecture", "params", "float", "acc", "INT8", "acc", "INT8", "KB"]
     assert lines[2].split() == ["digit_recognizer_v4", "81642", "0.9500", "0.9490", "90.0"]
