@@ -14,7 +14,7 @@ import yaml
 from digits.tuning.trainable import read_trainings
 from experiments import storage
 from tests.conftest import REPO_ROOT
-from tests.integration.test_digits_tune import (TIMEOUT_S, cli_env, digits_cmd, interrupt_when, small_digits,
+from tests.digits.integration.test_tune import (TIMEOUT_S, cli_env, digits_cmd, interrupt_when, small_digits,
                                                 tune_file)
 
 EPOCHS = 3  # checkpoints after epochs 1 and 2: time to interrupt the second trial mid-way

@@ -512,7 +512,7 @@ def test_a_bucket_experiment_keeps_its_uri_and_a_fixed_scratch_folder(tmp_path, 
 
 def test_outputs_of_an_experiment_in_a_bucket_are_read_from_and_written_to_it(s3_bucket, tmp_path, monkeypatch):
     """Without Ray: Tune's trial records in the bucket are read, the outputs uploaded as plain files; a resume pulls
-    the driver's files back into the scratch folder (the full run is tests/integration/test_digits_tune_s3.py)."""
+    the driver's files back into the scratch folder (the full run is tests/digits/integration/test_tune_s3.py)."""
     from digits.tuning.mirror import open_experiment
     from digits.tuning.outputs import write_outputs
     from experiments import storage
