@@ -131,20 +131,15 @@ class WindowAttention(nn.Module):
         return bias.view(tokens, tokens, self.num_heads).permute(2, 0, 1)  # [heads, N, N]
 
     def forward(self, windows: Tensor, mask: Tensor | None) -> Tensor:
-        """windows: [B, num_windows, N, C]; mask: [num_windows, 1, N, N] or None.
-
-        Windows are folded into the batch: scaled_dot_product_attention has fused kernels for 4-D inputs only (5-D
-        ones fall back to its unfused path, slower on CPUs and GPUs alike). A shifted block's mask differs per
-        window, so it is repeated over the batch; an unshifted block's bias broadcasts."""
+        """windows: [B, num_windows, N, C]; mask: [num_windows, 1, N, N] or None."""
         batch, num_windows, tokens, channels = windows.shape
-        heads = self.num_heads
-        qkv = self.qkv(windows).view(batch * num_windows, tokens, 3, heads, channels // heads)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B * num_windows, heads, N, head_dim]
-        bias = self.relative_position_bias().unsqueeze(0)  # [1, heads, N, N]
+        qkv = self.qkv(windows).view(batch, num_windows, tokens, 3, self.num_heads, channels // self.num_heads)
+        query, key, value = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each [B, num_windows, heads, N, head_dim]
+        bias = self.relative_position_bias()
         if mask is not None:
-            bias = (bias + mask).expand(batch, -1, -1, -1, -1).reshape(batch * num_windows, heads, tokens, tokens)
+            bias = bias + mask  # [num_windows, heads, N, N]
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=bias.to(query.dtype))
-        return self.proj(out.transpose(1, 2).reshape(batch, num_windows, tokens, channels))
+        return self.proj(out.transpose(2, 3).reshape(batch, num_windows, tokens, channels))
 
 
 class SwinTransformerBlock(nn.Module):
