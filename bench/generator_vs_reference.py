@@ -29,17 +29,17 @@ from lpasrn.models import GENERATOR_PRESETS, SwinIRGenerator  # noqa: E402
 LR_SIZE, SCALE = (16, 48), 2
 
 
+PRESETS = {"lightweight": "swinir_lightweight", "maximum": "swinir_maximum"}
+
+
 def ours(preset: str, pyramid: bool) -> SwinIRGenerator:
-    cfg = GENERATOR_PRESETS[preset]
-    return SwinIRGenerator(SCALE, cfg.swinir_embed_dim, [cfg.swinir_num_blocks_per_rstb] * cfg.swinir_num_rstb,
-                           cfg.swinir_num_heads, cfg.swinir_window_size, cfg.swinir_mlp_ratio, bicubic_skip=False,
-                           use_pyramid_attention=pyramid, pyramid_layout=cfg.pyramid_layout)
+    return GENERATOR_PRESETS[PRESETS[preset]].build(SCALE, bicubic_skip=False, use_pyramid_attention=pyramid)
 
 
 def reference(preset: str) -> ReferenceSwinIR:
-    cfg = GENERATOR_PRESETS[preset]
-    return ReferenceSwinIR(SCALE, cfg.swinir_embed_dim, [cfg.swinir_num_blocks_per_rstb] * cfg.swinir_num_rstb,
-                           cfg.swinir_num_heads, cfg.swinir_window_size, cfg.swinir_mlp_ratio)
+    cfg = GENERATOR_PRESETS[PRESETS[preset]]
+    return ReferenceSwinIR(SCALE, cfg.embed_dim, [cfg.num_blocks_per_rstb] * cfg.num_rstb, cfg.num_heads,
+                           cfg.window_size, cfg.mlp_ratio)
 
 
 def train_step(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor) -> float:
@@ -72,7 +72,7 @@ def compare(preset: str, batch: int, rounds: int) -> list[tuple[str, str, float,
         difference = (plain(lr) - ref(lr)).abs().max().item()
     if difference > 1e-4:
         raise SystemExit(f"{preset}: the reference computes another image (max difference {difference:.2e})")
-    window = GENERATOR_PRESETS[preset].swinir_window_size
+    window = GENERATOR_PRESETS[PRESETS[preset]].window_size
     seconds = alternate({"reference": ref, "glyphray": plain, "glyphray + CPA": pyramid}, lr, hr, rounds)
     base = seconds["reference"]
     label = f"{preset} (window {window})"
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", default="lightweight,maximum", help="comma-separated generator presets")
     args = parser.parse_args(argv)
     presets = [name for name in args.presets.split(",") if name]
-    unknown = [name for name in presets if name not in GENERATOR_PRESETS]
+    unknown = [name for name in presets if name not in PRESETS]
     if unknown or args.batch < 1 or args.rounds < 1 or args.threads < 1:
-        print(f"error: --presets takes {', '.join(GENERATOR_PRESETS)}; --batch, --rounds and --threads must be "
+        print(f"error: --presets takes {', '.join(PRESETS)}; --batch, --rounds and --threads must be "
               f"at least 1", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)

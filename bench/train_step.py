@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from lpasrn.config import LpasrnConfig, load_lpasrn_config  # noqa: E402
 from lpasrn.data.charset import LAYOUT_PATTERNS, letter_slot_mask  # noqa: E402
-from lpasrn.models import build_generator, create_ocr  # noqa: E402
+from lpasrn.model_factory import build_generator, build_ocr  # noqa: E402
 from lpasrn.training.speed import apply_model_switches, autocast, to_device  # noqa: E402
 from lpasrn.training.stages import stage_table  # noqa: E402
 from lpasrn.training.system import PlateSRSystem  # noqa: E402
@@ -40,7 +40,7 @@ def training_step(cfg: LpasrnConfig, stage: int, batch: int, device: torch.devic
                   wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda model: model) -> Callable[[], None]:
     """A closure running one optimiser step of `stage` on a fixed random batch (`wrap`: e.g. DDP)."""
     torch.manual_seed(0)
-    system = PlateSRSystem(build_generator(cfg.model, cfg.data.scale), create_ocr(cfg.ocr.model_type),
+    system = PlateSRSystem(build_generator(cfg.model, cfg.data.scale), build_ocr(cfg.ocr, pretrained=False),
                            stage_table(cfg)[stage], cfg.loss)
     apply_model_switches(system, cfg.train)
     params = system.configure_trainable()

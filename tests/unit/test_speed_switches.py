@@ -9,7 +9,7 @@ from lpasrn.training.session import LocalSession
 from lpasrn.training.speed import apply_model_switches, autocast, compile_targets, to_device
 from lpasrn.training.stages import stage_table
 from lpasrn.training.system import PlateSRSystem
-from lpasrn.models import build_generator, build_ocr
+from lpasrn.model_factory import build_generator, build_ocr
 from tests.conftest import tiny_overrides
 
 CPU = torch.device("cpu")
