@@ -40,6 +40,10 @@ bench: setup
 	$(BIN)/python bench/digits_latency.py
 	$(BIN)/python bench/onnx_speed.py
 	$(BIN)/python bench/data_loading.py
+	$(BIN)/python bench/loader_vs_gpu.py
+	$(BIN)/python bench/generator_vs_reference.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/gpu.py
 	$(BIN)/python bench/tune_vs_kerastuner.py
 
 clean:

@@ -329,15 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(handler=_cmd_config)
 
     train = sub.add_parser("train", formatter_class=HelpFormatter, help="run the progressive stages",
-                           description="Run stages 0..4 (or one with --stage), each a Ray Train run seeded by the "
-                                       "previous stage's best checkpoint. Without --local and RAY_ADDRESS a local "
-                                       "Ray starts by itself. The same command again resumes an interrupted run.")
+                           description="Run stages 0..4 (or one with --stage) in one Ray Train run, each stage "
+                                       "seeded by the previous stage's best checkpoint. Without --local and "
+                                       "RAY_ADDRESS a local Ray starts by itself. The same command again resumes an "
+                                       "interrupted run.")
     add_config_arguments(train, default="lp_asrn")
     train.add_argument("--stage", type=int, help="run only this stage (seeded by stage N-1 of the same run)")
     train.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
     train.add_argument("--gpu", action="store_true", help="one GPU per worker (run.use_gpu)")
     train.add_argument("--storage-path", help="where runs are written (run.storage_path)")
-    train.add_argument("--name", help="run name (run.name); stages are Ray runs <name>-stage<k>")
+    train.add_argument("--name", help="run name (run.name); the Ray run is <name>-stage<k> or <name>-stages<a>-<b>")
     train.add_argument("--init-checkpoint", help="seed the first stage run from this checkpoint")
     train.add_argument("--local", action="store_true", help="train in this process, no Ray (one GPU or the CPU)")
     train.set_defaults(handler=_cmd_train)

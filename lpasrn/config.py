@@ -32,6 +32,9 @@ class DataConfig(StrictModel):
     scale: Literal[2, 3, 4] = 2
     batch_size: int = Field(32, ge=1)
     loader_workers: int = Field(2, ge=0)
+    # Decode and resize every frame pair once per stage and train from memory (uint8, 11.5 KB a pair at 16x48 x2)
+    # instead of decoding each PNG every epoch; turn off for a dataset larger than the workers' memory.
+    cache_decoded: bool = True
     skip_bad: bool = False
     # > 0: every epoch trains on this many freshly rendered plates (lpasrn.data.synthetic_stream) instead of the
     # dataset's train split; validation, the best checkpoint and the hard_mining stage still use the dataset.
@@ -116,12 +119,16 @@ class LossConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    """Optimisation details shared by every stage (AdamW, warm-up + cosine, clipping, bf16 on GPU)."""
+    """Optimisation details shared by every stage (AdamW, warm-up + cosine, clipping) and the speed switches that
+    `bench/gpu.py` measures (`lpasrn.training.speed`)."""
 
     weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
     grad_clip_norm: float = Field(1.0, gt=0)
-    bf16: bool = True
+    # bfloat16 autocast. null: on a GPU only (on most CPUs it is slower than float32); true/false: everywhere/never.
+    bf16: bool | None = None
+    channels_last: bool = False  # NHWC memory format for the convolutions (models and input batches)
+    compile: bool = False  # torch.compile of the generator's RSTBs and the OCR's encoder (their tensor-only parts)
     image_log_every: int = Field(5, ge=1)
     progress_every_s: float = Field(30.0, gt=0)  # a progress line this often where no bar can be drawn
 

@@ -15,10 +15,9 @@ import math
 import os
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -29,9 +28,10 @@ from experiments import storage
 from experiments.config import save_resolved_config
 from experiments.errors import UserError
 from experiments.io import atomic_write_text, ensure_folder
-from lpasrn.config import LpasrnConfig
+from lpasrn.config import DataConfig, LpasrnConfig
 from lpasrn.data import packed
 from lpasrn.data.charset import CHARSET
+from lpasrn.data.decoded import DecodedPlates
 from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, generator_input
 from lpasrn.data.splits import build_splits
@@ -44,12 +44,14 @@ from lpasrn.training.events import PlateStrip, StageEventWriter, confusion_image
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter
 from lpasrn.training.progress import ProgressLines
 from lpasrn.training.session import TrainBatches, TrainSession
-from lpasrn.training.stages import TRAINED_KEY, StageSpec, stage_table, trained_record
+from lpasrn.training.speed import apply_model_switches, autocast, to_device
+from lpasrn.training.stages import TRAINED_KEY, PlannedStage, StageSpec, stage_table, trained_record
 from lpasrn.training.system import PlateSRSystem, encode_targets, plate_char_logits
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+FINISHED_AT_KEY = "finished_at"
 FAIL_AT_EPOCH_ENV = "GLYPHRAY_TEST_FAIL_AT_EPOCH"  # tests only: raise once at this epoch (1-based)
 FAIL_MARKER_ENV = "GLYPHRAY_TEST_FAIL_MARKER"  # tests only: file that records the failure happened
 
@@ -59,7 +61,7 @@ FAIL_MARKER_ENV = "GLYPHRAY_TEST_FAIL_MARKER"  # tests only: file that records t
 # ----------------------------------------------------------------------------------------------------------
 @dataclass
 class StageData:
-    train_set: PlateSRDataset | SyntheticPlateDataset | None  # None: streamed by the runner (Ray Data)
+    train_set: PlateSRDataset | DecodedPlates | SyntheticPlateDataset | None  # None: streamed (Ray Data)
     train_loader: DataLoader | TrainBatches
     train_sampler: DistributedSampler | CurriculumSampler | FreshPlateSampler | TrainBatches
     val_loader: DataLoader
@@ -87,12 +89,18 @@ def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, t
         stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed,
                                        style=data.synthetic_style, generator_frames=stacked_frames(cfg, stage))
         return stream, FreshPlateSampler(len(stream), session.world_size, session.world_rank)
-    train_set = PlateSRDataset(tracks, data.lr_size, data.scale, stacked_frames(cfg, stage))
+    train_set = _plate_pairs(tracks, data, stacked_frames(cfg, stage))
     if stage.hard_mining:
         return train_set, CurriculumSampler(len(train_set), stage.cfg.epochs, session.world_size, session.world_rank,
                                             seed=cfg.run.seed)
     return train_set, DistributedSampler(train_set, num_replicas=session.world_size, rank=session.world_rank,
                                          shuffle=True, seed=cfg.run.seed, drop_last=False)
+
+
+def _plate_pairs(tracks: list[PlateTrack], data: DataConfig, frames: int) -> PlateSRDataset | DecodedPlates:
+    """A split's frame pairs: decoded once into memory (`data.cache_decoded`), or read from their files each time."""
+    pairs = PlateSRDataset(tracks, data.lr_size, data.scale, frames)
+    return DecodedPlates(pairs, threads=torch.get_num_threads()) if data.cache_decoded else pairs
 
 
 def _val_shard(tracks: list[PlateTrack], session: TrainSession) -> list[PlateTrack]:
@@ -134,8 +142,7 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
         train_set, sampler = _train_samples(cfg, stage, session, splits["train"], synthetic)
         train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size,
                                   **loader_args)
-    val_set = PlateSRDataset(_val_shard(val_tracks, session), data.lr_size, data.scale,
-                             stacked_frames(cfg, stage))
+    val_set = _plate_pairs(_val_shard(val_tracks, session), data, stacked_frames(cfg, stage))
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
     return StageData(train_set, train_loader, sampler, val_loader)
 
@@ -156,12 +163,6 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fra
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _autocast(device: torch.device, bf16: bool):
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     if not (dist.is_available() and dist.is_initialized()):
         return values
@@ -178,6 +179,7 @@ class StageTrainer:
 
     def __init__(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str | Path, session: TrainSession,
                  seed_checkpoint: str | None = None):
+        self.started_at = time.time()  # in metrics.json: a runner's start-up is the time before it (bench/)
         self.cfg, self.stage, self.session = cfg, stage, session
         self.is_main = session.world_rank == 0
         # Only rank 0 writes; `stage_dir` is where it writes (a scratch folder when the stage lives in a bucket).
@@ -193,7 +195,7 @@ class StageTrainer:
         ocr = build_ocr(cfg.ocr, pretrained=seed_state is None)
         if seed_state is not None:
             self._load_weights(generator, ocr, seed_state, seed_checkpoint)
-        self.system = PlateSRSystem(generator, ocr, stage, cfg.loss)
+        self.system = apply_model_switches(PlateSRSystem(generator, ocr, stage, cfg.loss), cfg.train)
         self.params = self.system.configure_trainable()
         self.model = session.wrap_model(self.system)
         self.device = session.device
@@ -273,7 +275,11 @@ class StageTrainer:
             train_seconds = time.perf_counter() - started
             samples = train_metrics["train_samples"]  # kept: how many samples the epoch really trained on
             train_metrics.update(train_seconds=train_seconds, train_samples_per_s=samples / max(train_seconds, 1e-9))
-            self._finish_epoch(epoch, train_metrics, self.validate())
+            val_metrics = self.validate()
+            # Unix time the epoch's training and validation ended: consecutive rows give the whole epoch's cadence,
+            # saving and reporting included, which `bench/train_overhead.py` compares between runners.
+            train_metrics[FINISHED_AT_KEY] = time.time()
+            self._finish_epoch(epoch, train_metrics, val_metrics)
         if self.is_main:
             self._write_metrics(finished=True)
             self.events.close()
@@ -296,33 +302,30 @@ class StageTrainer:
         if is_best:
             self.best = metrics[key]
         self.history.append(metrics)
-        checkpoint_dir = None
         if self.is_main:
             self._log_epoch(step, metrics)
-            checkpoint_dir = self._save(epoch, is_best)
-        self.session.report(metrics, checkpoint_dir)
+            self._save(epoch, is_best)
+        self.session.report(metrics)
 
-    def _save(self, epoch: int, is_best: bool) -> Path:
+    def _save(self, epoch: int, is_best: bool) -> None:
         state = self.state(epoch)
-        last = self.stage_dir / "last"
-        save_state(last, state)
+        save_state(self.stage_dir / "last", state)
         if is_best:
             save_state(self.stage_dir / "best", state)
         self._write_metrics(finished=False)
         self.events.flush()
         self.outputs.sync(last=[METRICS_FILE])
-        return last
 
     def _write_metrics(self, finished: bool) -> None:
         key, mode = self.stage.primary_metric
         best_row = next((row for row in self.history if row[key] == self.best), None)
         summary = {"stage": self.stage.index, "name": self.stage.name, "primary_metric": key, "mode": mode,
                    "world_size": self.session.world_size, "best": best_row, "finished": finished,
-                   "history": self.history}
+                   "started_at": self.started_at, "history": self.history}
         atomic_write_text(self.stage_dir / METRICS_FILE, json.dumps(summary, indent=2))
 
     def _log_epoch(self, step: int, metrics: dict[str, float]) -> None:
-        scalars = {k: v for k, v in metrics.items() if k not in ("epoch", "attempt")
+        scalars = {k: v for k, v in metrics.items() if k not in ("epoch", "attempt", FINISHED_AT_KEY)
                    and not k.startswith("hard_mining_")}
         self.events.scalars(scalars, step)
         if self.miner is not None:
@@ -335,6 +338,9 @@ class StageTrainer:
         logger.info("%s epoch %d/%d: %s", self.stage.dir_name, step, self.stage.cfg.epochs, shown)
 
     # -- one epoch -----------------------------------------------------------------------------------------
+    def _on_device(self, images: torch.Tensor) -> torch.Tensor:
+        return to_device(images, self.device, self.cfg.train.channels_last)
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
         self.data.train_sampler.set_epoch(epoch)
@@ -343,9 +349,9 @@ class StageTrainer:
         seen = 0
         batches = self._progress(self.data.train_loader, f"{self.stage.dir_name} epoch {epoch + 1}")
         for batch in batches:
-            lr = generator_input(batch).to(self.device, non_blocking=True)  # stage 0: stacks are never made
-            hr = batch["hr"].to(self.device, non_blocking=True)
-            with _autocast(self.device, self.cfg.train.bf16):
+            lr = self._on_device(generator_input(batch))  # stage 0: stacks are never made
+            hr = self._on_device(batch["hr"])
+            with autocast(self.device, self.cfg.train.bf16):
                 out = self.model(lr, hr, batch["text"], batch["layout"], weights)
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -377,14 +383,14 @@ class StageTrainer:
         if stage.cfg.update_confusion:
             self.confusion.reset()
         for batch in self.data.val_loader:
-            lr, hr = batch["lr"].to(self.device), batch["hr"].to(self.device)
+            lr, hr = self._on_device(batch["lr"]), self._on_device(batch["hr"])
             texts, layouts = batch["text"], batch["layout"]
             targets = encode_targets(texts, self.device)
-            with _autocast(self.device, self.cfg.train.bf16):
+            with autocast(self.device, self.cfg.train.bf16):
                 if stage.trains_ocr_only:
                     source = lr if stage.cfg.ocr_input == "lr" else hr
                 else:
-                    source = generator(generator_input(batch).to(self.device), layouts)
+                    source = generator(self._on_device(generator_input(batch)), layouts)
                 logits = ocr(source, max_length=targets.shape[1])
             logits = logits.float()
             char_logits = plate_char_logits(ocr, logits)
@@ -462,6 +468,15 @@ def train_stage(cfg: LpasrnConfig, stage_index: int, stage_dir: str | Path, sess
     """Train one stage; the function Ray Train workers and the local loop both call."""
     stage = stage_table(cfg)[stage_index]
     return StageTrainer(cfg, stage, stage_dir, session, seed_checkpoint).run()
+
+
+def train_stages(cfg: LpasrnConfig, plan: Sequence[PlannedStage],
+                 session_for: Callable[[PlannedStage], TrainSession]) -> None:
+    """Train the planned stages in order in this process (one Ray Train worker group serves a whole pipeline).
+    A stage already finished is skipped, so a restarted worker group carries on where the pipeline stopped."""
+    for planned in plan:
+        if not stage_finished(planned.stage_dir):
+            train_stage(cfg, planned.index, planned.stage_dir, session_for(planned), planned.seed_checkpoint)
 
 
 def stage_finished(stage_dir: str | Path) -> bool:

@@ -1,9 +1,9 @@
 """The progressive pipeline: stages in order, each seeded by the previous stage's best checkpoint.
 
 A stage whose folder says it finished is skipped, so running the same command again after a crash resumes
-the pipeline; the interrupted stage itself resumes from its last checkpoint. How a stage runs (Ray Train
-workers or a local loop) is the launcher's business. The run folder is a local path (or an NFS mount) or an
-object-store URI (s3://, gs://); locations are kept as strings so a URI's `//` survives.
+the pipeline; the interrupted stage itself resumes from its last checkpoint. How the stages run (one Ray Train
+worker group for the whole pipeline, or a local loop) is the launcher's business. The run folder is a local path
+(or an NFS mount) or an object-store URI (s3://, gs://); locations are kept as strings so a URI's `//` survives.
 """
 from __future__ import annotations
 
@@ -17,24 +17,24 @@ from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.training.bundle import BUNDLE_NAME, export_bundle
 from lpasrn.training.checkpoint import STATE_FILE, load_state
-from lpasrn.training.engine import stage_finished, train_stage
+from lpasrn.training.engine import stage_finished, train_stages
 from lpasrn.training.session import LocalSession
-from lpasrn.training.stages import TRAINED_KEY, StageSpec, describe_trained, stage_table
+from lpasrn.training.stages import TRAINED_KEY, PlannedStage, StageSpec, describe_trained, stage_table
 
 logger = logging.getLogger(__name__)
 
 
 class StageLauncher(Protocol):
-    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str, seed_checkpoint: str | None) -> None:
-        ...
+    def run_stages(self, cfg: LpasrnConfig, plan: list[PlannedStage]) -> None:
+        """Train the planned stages in order; one launch per pipeline, so start-up is paid once."""
 
 
 class LocalLauncher:
     """`--local`: the same training function in this process, no cluster (one GPU, a CPU or a debugger)."""
 
-    def run_stage(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str, seed_checkpoint: str | None) -> None:
-        session = LocalSession(stage_dir, use_gpu=cfg.run.use_gpu, show_progress=sys.stderr.isatty())
-        train_stage(cfg, stage.index, stage_dir, session, seed_checkpoint)
+    def run_stages(self, cfg: LpasrnConfig, plan: list[PlannedStage]) -> None:
+        train_stages(cfg, plan, lambda planned: LocalSession(planned.stage_dir, use_gpu=cfg.run.use_gpu,
+                                                             show_progress=sys.stderr.isatty()))
 
 
 def run_dir_of(cfg: LpasrnConfig) -> str:
@@ -68,28 +68,43 @@ def _save_config(cfg: LpasrnConfig, run_dir: str) -> None:
     storage.write_bytes(path, text.encode())
 
 
-def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[int] | None = None,
-                 init_checkpoint: str | None = None) -> str:
-    """Run `stages` (default all five) in order and write the inference bundle of the last one."""
+def plan_pipeline(cfg: LpasrnConfig, stages: Sequence[int] | None = None,
+                  init_checkpoint: str | None = None) -> list[PlannedStage]:
+    """`stages` (default all five) with their folders and seeds: each seeded by the previous stage's best."""
     run_dir = run_dir_of(cfg)
     indices = list(stages) if stages is not None else list(range(len(cfg.stages)))
-    _save_config(cfg, run_dir)
     seed = _initial_seed(cfg, run_dir, indices[0], init_checkpoint)
-    table = stage_table(cfg)
+    table, plan = stage_table(cfg), []
     for index in indices:
         stage = table[index]
-        stage_dir = storage.join(run_dir, stage.dir_name)
-        if stage_finished(stage_dir):
-            logger.info("%s: finished earlier, skipped (delete %s to train it again)", stage.dir_name, stage_dir)
+        plan.append(PlannedStage(index, storage.join(run_dir, stage.dir_name), seed))
+        seed = best_checkpoint(run_dir, stage)
+    return plan
+
+
+def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[int] | None = None,
+                 init_checkpoint: str | None = None) -> str:
+    """Run `stages` (default all five) in order in one launch and write the inference bundle of the last one."""
+    run_dir = run_dir_of(cfg)
+    _save_config(cfg, run_dir)
+    plan, table = plan_pipeline(cfg, stages, init_checkpoint), stage_table(cfg)
+    pending = []
+    for planned in plan:
+        stage = table[planned.index]
+        if stage_finished(planned.stage_dir):
+            logger.info("%s: finished earlier, skipped (delete %s to train it again)", stage.dir_name,
+                        planned.stage_dir)
         else:
             logger.info("%s: %d epochs, lr %g, losses %s, OCR %s%s", stage.dir_name, stage.cfg.epochs, stage.cfg.lr,
                         "+".join(stage.cfg.loss_components), "frozen" if stage.cfg.freeze_ocr else "trained",
-                        f", seeded by {seed}" if seed else "")
-            launcher.run_stage(cfg, stage, stage_dir, seed)
-            if not stage_finished(stage_dir):
-                raise RuntimeError(f"{stage.dir_name} ended without finishing; see the log above")
-        seed = best_checkpoint(run_dir, stage)
-    state = load_state(seed)
+                        f", seeded by {planned.seed_checkpoint}" if planned.seed_checkpoint else "")
+            pending.append(planned)
+    if pending:
+        launcher.run_stages(cfg, pending)
+    for planned in pending:
+        if not stage_finished(planned.stage_dir):
+            raise RuntimeError(f"{table[planned.index].dir_name} ended without finishing; see the log above")
+    state = load_state(best_checkpoint(run_dir, table[plan[-1].index]))
     bundle = export_bundle(state, cfg, storage.join(run_dir, BUNDLE_NAME))
     logger.info("inference bundle: %s (%s)", bundle, describe_trained(state.get(TRAINED_KEY)))
     return bundle

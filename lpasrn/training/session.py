@@ -3,6 +3,8 @@
 The training function only sees a `TrainSession`: its rank, its device, how to wrap a model for data
 parallelism, the state to resume (if this stage was interrupted) and `report`, called once per epoch on
 every rank. `LocalSession` is the plain-loop implementation; the Ray one lives in `lpasrn.ray_glue`.
+Both resume from the stage folder's `last/` checkpoint: the one checkpoint tree per stage, which also seeds the
+next stage, so no runner keeps (or copies every epoch) a second one.
 """
 from __future__ import annotations
 
@@ -40,16 +42,21 @@ class TrainSession(Protocol):
     def resume_state(self) -> dict[str, Any] | None:
         """Full state of this stage's latest checkpoint when the stage is being resumed, else None."""
 
-    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        """Called once per epoch on every rank; rank 0 passes the checkpoint folder of that epoch."""
+    def report(self, metrics: dict[str, float]) -> None:
+        """Called once per epoch on every rank, after rank 0 has saved the epoch's checkpoint."""
 
     def train_batches(self, batch_size: int, seed: int) -> TrainBatches | None:
         """This rank's stream of the train split when the runner streams it, else None (read it here)."""
 
 
+def stage_folder_state(stage_dir: str | Path) -> dict[str, Any] | None:
+    """The stage folder's `last/` checkpoint (local or at a URI), or None when the stage has not saved one."""
+    last = storage.join(str(stage_dir), "last", STATE_FILE)
+    return load_state(last) if storage.exists(last) else None
+
+
 class LocalSession:
-    """One process, no Ray: resumes from the stage folder's `last/` checkpoint (local or at a URI), as a rerun
-    after a crash."""
+    """One process, no Ray: resumes from the stage folder's `last/` checkpoint, as a rerun after a crash."""
 
     world_rank = 0
     world_size = 1
@@ -63,11 +70,10 @@ class LocalSession:
         return model.to(self.device)
 
     def resume_state(self) -> dict[str, Any] | None:
-        last = storage.join(self.stage_dir, "last", STATE_FILE)
-        return load_state(last) if storage.exists(last) else None
+        return stage_folder_state(self.stage_dir)
 
-    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        """Nothing to hand over: the stage folder's metrics.json and last/ already hold what Ray would keep."""
+    def report(self, metrics: dict[str, float]) -> None:
+        """Nothing to hand over: the stage folder's metrics.json and last/ already hold everything."""
 
     def train_batches(self, batch_size: int, seed: int) -> None:
         """No stream here: a packed dataset is read with pyarrow, like a folder (`lpasrn.data.packed`)."""

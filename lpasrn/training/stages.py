@@ -102,6 +102,17 @@ def stage_table(cfg: LpasrnConfig) -> list[StageSpec]:
     return [StageSpec(index, stage) for index, stage in enumerate(cfg.stages)]
 
 
-def ray_run_name(run_name: str, stage: StageSpec) -> str:
-    """Each stage is one Ray Train run named `<run>-stage<k>`."""
-    return f"{run_name}-stage{stage.index}"
+@dataclass(frozen=True)
+class PlannedStage:
+    """A stage a launcher is asked to train: where it writes, and the checkpoint that seeds it (the previous
+    stage's best, known before that stage runs, so a whole pipeline can be handed to one worker group)."""
+
+    index: int
+    stage_dir: str
+    seed_checkpoint: str | None
+
+
+def ray_run_name(run_name: str, plan: list[PlannedStage]) -> str:
+    """One Ray Train run per launch: `<run>-stage<k>` for one stage, `<run>-stages<a>-<b>` for several."""
+    first, last = plan[0].index, plan[-1].index
+    return f"{run_name}-stage{first}" if first == last else f"{run_name}-stages{first}-{last}"

@@ -17,7 +17,7 @@ from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 from tests.conftest import REPO_ROOT, run_cli, tiny_overrides
 
 pytestmark = pytest.mark.slow
-TIMING = ("train_seconds", "train_samples_per_s")
+TIMING = ("train_seconds", "train_samples_per_s", "finished_at")
 
 
 def _packed_overrides(location: str, storage_path, name: str, epochs) -> list[str]:
