@@ -1,12 +1,12 @@
 # glyphray: two commands on a fresh machine.
 #   make demo   installs everything into .venv and runs the demo (generated data, no cluster, no downloads)
-#   make test   installs (if needed) and runs the test suite (make test-fast: unit tests only)
+#   make test   installs (if needed), lints (make lint) and runs the test suite (make test-fast: unit tests only)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := runs/demo
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo lint test test-fast bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ demo: setup
 		--set 'data_sources=[{path: $(DEMO)/digits, weight: 1}]' export_dir=$(DEMO)/exported_models
 	@echo "demo outputs: $(DEMO)/ (plates, contact sheet, evaluation, digit exports) and runs/lp_asrn_tiny/"
 
-test: setup
+lint: setup  # ruff (lint, import order, format), configured in pyproject.toml; `make test` runs it first
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: setup  # the edit-run loop: unit tests only (integration and e2e are marked slow)

@@ -9,6 +9,7 @@ shards (`read_parquet` + decoding in Ray Data tasks, `get_dataset_shard` in the 
 does). The loop only moves each batch's tensors, so what is timed is the data, not the model. Prints samples/s of
 the last epoch (all workers together), side by side, and the ratio Ray Data / folder per worker count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ def loop_per_worker(config: dict) -> None:
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=0)
         batches = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True, num_workers=0)
     else:
-        sampler = batches = ShardBatches(ray.train.get_dataset_shard(TRAIN_DATASET), config["samples"], world,
-                                         batch, seed=0)
+        sampler = batches = ShardBatches(
+            ray.train.get_dataset_shard(TRAIN_DATASET), config["samples"], world, batch, seed=0
+        )
     for epoch in range(config["epochs"]):
         sampler.set_epoch(epoch)
         started, seen = time.perf_counter(), 0
@@ -80,11 +82,17 @@ def run(cfg, source: str, workers: int, epochs: int, storage: Path) -> float:
         datasets[TRAIN_DATASET], samples = packed_train_dataset(cfg)
     trainer = TorchTrainer(
         loop_per_worker,
-        train_loop_config={"config": cfg.model_dump(mode="json"), "source": source, "epochs": epochs,
-                           "samples": samples, "rate_file": str(storage / f"{source}-{workers}.rate")},
+        train_loop_config={
+            "config": cfg.model_dump(mode="json"),
+            "source": source,
+            "epochs": epochs,
+            "samples": samples,
+            "rate_file": str(storage / f"{source}-{workers}.rate"),
+        },
         datasets=datasets or None,
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=False, resources_per_worker={"CPU": 1}),
-        run_config=RunConfig(name=f"{source}-{workers}", storage_path=str(storage)))
+        run_config=RunConfig(name=f"{source}-{workers}", storage_path=str(storage)),
+    )
     storage.mkdir(parents=True, exist_ok=True)
     trainer.fit()
     return float((storage / f"{source}-{workers}.rate").read_text())
@@ -112,9 +120,15 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-                      RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONPATH=str(REPO),
+    )
     fs.S3FileSystem(endpoint_override=os.environ["AWS_ENDPOINT_URL"], allow_bucket_creation=True).create_dir("bench")
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -122,16 +136,27 @@ def main() -> None:
             render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
             started = time.perf_counter()
             summary = pack_dataset(root, "s3://bench/plates", shard_size=max(1, args.tracks // 8))
-            print(f"packed {args.tracks} tracks into {len(summary.manifest.shards)} shards on the local S3 server "
-                  f"in {time.perf_counter() - started:.1f} s")
+            print(
+                f"packed {args.tracks} tracks into {len(summary.manifest.shards)} shards on the local S3 server "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
             base = [f"data.batch_size={args.batch_size}", "data.split_file=null"]
-            configs = {"folder": load_lpasrn_config("lp_asrn_tiny", [f"data.root={root}", *base[:1]]),
-                       "ray_data": load_lpasrn_config("lp_asrn_tiny", ["data.root=s3://bench/plates", *base])}
+            configs = {
+                "folder": load_lpasrn_config("lp_asrn_tiny", [f"data.root={root}", *base[:1]]),
+                "ray_data": load_lpasrn_config("lp_asrn_tiny", ["data.root=s3://bench/plates", *base]),
+            }
             # Logical CPUs: a worker each and room for Ray Data's tasks, also on a 2-core machine.
-            ray.init(num_cpus=max(4, max(worker_counts) + 2), include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
-            rates = {(source, workers): run(cfg.with_absolute_paths(), source, workers, args.epochs, Path(tmp) / "runs")
-                     for workers in worker_counts for source, cfg in configs.items()}
+            ray.init(
+                num_cpus=max(4, max(worker_counts) + 2),
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+            )
+            rates = {
+                (source, workers): run(cfg.with_absolute_paths(), source, workers, args.epochs, Path(tmp) / "runs")
+                for workers in worker_counts
+                for source, cfg in configs.items()
+            }
             ray.shutdown()
     finally:
         server.stop()

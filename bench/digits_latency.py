@@ -5,6 +5,7 @@
 Models are built untrained (latency and size do not depend on the weights' values), converted in memory and
 timed one image per invoke after a warm-up, on one interpreter thread, as a microcontroller would run them.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,15 +65,34 @@ def measure(name: str, shape: tuple[int, int, int], nb_classes: int, runs: int) 
     images = np.random.default_rng(0).random((32, *shape), dtype=np.float32)
     float_model = float_tflite_bytes(model)
     int8_model = int8_tflite_bytes(model, images)
-    return Row(resolve_name(name), int(model.count_params()), len(float_model) / 1024, len(int8_model) / 1024,
-               median_latency_ms(float_model, images, runs), median_latency_ms(int8_model, images, runs))
+    return Row(
+        resolve_name(name),
+        int(model.count_params()),
+        len(float_model) / 1024,
+        len(int8_model) / 1024,
+        median_latency_ms(float_model, images, runs),
+        median_latency_ms(int8_model, images, runs),
+    )
 
 
 def result_table(rows: list[Row]) -> str:
     header = ("architecture", "params", "float KB", "INT8 KB", "size x", "float ms", "INT8 ms", "speed x")
-    return format_table([header] + [(r.name, str(r.params), f"{r.float_kb:.1f}", f"{r.int8_kb:.1f}",
-                                     f"{r.float_kb / r.int8_kb:.2f}", f"{r.float_ms:.3f}", f"{r.int8_ms:.3f}",
-                                     f"{r.float_ms / r.int8_ms:.2f}") for r in rows])
+    return format_table(
+        [header]
+        + [
+            (
+                r.name,
+                str(r.params),
+                f"{r.float_kb:.1f}",
+                f"{r.int8_kb:.1f}",
+                f"{r.float_kb / r.int8_kb:.2f}",
+                f"{r.float_ms:.3f}",
+                f"{r.int8_ms:.3f}",
+                f"{r.float_ms / r.int8_ms:.2f}",
+            )
+            for r in rows
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shape = (32, 20, 3 if args.rgb else 1)
     rows = [measure(name, shape, args.nb_classes, args.runs) for name in names]
-    print(f"LiteRT, 1 thread, input {shape[0]}x{shape[1]}x{shape[2]}, {args.nb_classes} classes, median of "
-          f"{args.runs} invokes (x = float / INT8)")
+    print(
+        f"LiteRT, 1 thread, input {shape[0]}x{shape[1]}x{shape[2]}, {args.nb_classes} classes, median of "
+        f"{args.runs} invokes (x = float / INT8)"
+    )
     print(result_table(rows))
     return 0
 

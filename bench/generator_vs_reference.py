@@ -10,6 +10,7 @@ the step's cost even on a shared machine). Steps alternate between the networks 
 untimed step each, so any drift falls on all alike; the median per network is printed.
 Then glyphray's generator with Character Pyramid Attention on, against the same generator without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from reference_swinir import ReferenceSwinIR  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 from lpasrn.models import GENERATOR_PRESETS, SwinIRGenerator  # noqa: E402
 
 LR_SIZE, SCALE = (16, 48), 2
@@ -38,8 +40,9 @@ def ours(preset: str, pyramid: bool) -> SwinIRGenerator:
 
 def reference(preset: str) -> ReferenceSwinIR:
     cfg = GENERATOR_PRESETS[PRESETS[preset]]
-    return ReferenceSwinIR(SCALE, cfg.embed_dim, [cfg.num_blocks_per_rstb] * cfg.num_rstb, cfg.num_heads,
-                           cfg.window_size, cfg.mlp_ratio)
+    return ReferenceSwinIR(
+        SCALE, cfg.embed_dim, [cfg.num_blocks_per_rstb] * cfg.num_rstb, cfg.num_heads, cfg.window_size, cfg.mlp_ratio
+    )
 
 
 def train_step(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor) -> float:
@@ -54,7 +57,7 @@ def train_step(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor) -> float:
 def alternate(models: dict[str, nn.Module], lr: torch.Tensor, hr: torch.Tensor, rounds: int) -> dict[str, float]:
     """Median seconds per step of each model, steps interleaved round by round after one warm-up step each."""
     times: dict[str, list[float]] = {name: [] for name in models}
-    for name, model in models.items():
+    for model in models.values():
         train_step(model, lr, hr)
     for _ in range(rounds):
         for name, model in models.items():
@@ -77,8 +80,13 @@ def compare(preset: str, batch: int, rounds: int) -> list[tuple[str, str, float,
     base = seconds["reference"]
     label = f"{preset} (window {window})"
     return [(label, name, value * 1e3, value / base) for name, value in seconds.items()] + [
-        (label, "CPA cost (+CPA / glyphray)", (seconds["glyphray + CPA"] - seconds["glyphray"]) * 1e3,
-         seconds["glyphray + CPA"] / seconds["glyphray"])]
+        (
+            label,
+            "CPA cost (+CPA / glyphray)",
+            (seconds["glyphray + CPA"] - seconds["glyphray"]) * 1e3,
+            seconds["glyphray + CPA"] / seconds["glyphray"],
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,13 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     presets = [name for name in args.presets.split(",") if name]
     unknown = [name for name in presets if name not in PRESETS]
     if unknown or args.batch < 1 or args.rounds < 1 or args.threads < 1:
-        print(f"error: --presets takes {', '.join(PRESETS)}; --batch, --rounds and --threads must be "
-              f"at least 1", file=sys.stderr)
+        print(
+            f"error: --presets takes {', '.join(PRESETS)}; --batch, --rounds and --threads must be at least 1",
+            file=sys.stderr,
+        )
         return 2
     torch.set_num_threads(args.threads)
-    print(f"forward+backward (L1) at LR {LR_SIZE[0]}x{LR_SIZE[1]} x{SCALE}, batch {args.batch}, "
-          f"{args.threads} thread(s), median CPU time of {args.rounds} interleaved steps; same weights, outputs "
-          "checked equal")
+    print(
+        f"forward+backward (L1) at LR {LR_SIZE[0]}x{LR_SIZE[1]} x{SCALE}, batch {args.batch}, "
+        f"{args.threads} thread(s), median CPU time of {args.rounds} interleaved steps; same weights, outputs "
+        "checked equal"
+    )
     print(f"{'preset':<22} {'network':<28} {'CPU ms':>9} {'ratio':>7}")
     for preset in presets:
         for label, name, ms, ratio in compare(preset, args.batch, args.rounds):

@@ -11,6 +11,7 @@ convolutions, attention: forward and backward); MFU = counted FLOP/s / the devic
 dtype (fp32 without tensor cores, or bf16). Then DDP on 1, 2, 4, ... GPUs (up to all of them) through Ray Train,
 `--batch` per GPU with the bf16 + channels-last switches: samples/s per GPU. Budget: ~5-8 minutes on one H200.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,20 @@ from train_step import PRESETS, preset_config, training_step  # noqa: E402
 
 STAGE = 2  # lcofl: the stage with most epochs, generator trained through the frozen OCR
 # Dense peak TFLOP/s per device (fp32 on CUDA cores, bf16 on tensor cores), from the vendors' data sheets.
-PEAK_TFLOPS = {"H200": (67.0, 989.4), "H100": (67.0, 989.4), "A100": (19.5, 312.0), "L40S": (91.6, 362.1),
-               "A10G": (31.2, 125.0), "L4": (30.3, 121.0)}
-VARIANTS = {"fp32": ["train.bf16=false"],
-            "bf16": ["train.bf16=true"],
-            "bf16+channels_last": ["train.bf16=true", "train.channels_last=true"],
-            "bf16+channels_last+compile": ["train.bf16=true", "train.channels_last=true", "train.compile=true"]}
+PEAK_TFLOPS = {
+    "H200": (67.0, 989.4),
+    "H100": (67.0, 989.4),
+    "A100": (19.5, 312.0),
+    "L40S": (91.6, 362.1),
+    "A10G": (31.2, 125.0),
+    "L4": (30.3, 121.0),
+}
+VARIANTS = {
+    "fp32": ["train.bf16=false"],
+    "bf16": ["train.bf16=true"],
+    "bf16+channels_last": ["train.bf16=true", "train.channels_last=true"],
+    "bf16+channels_last+compile": ["train.bf16=true", "train.channels_last=true", "train.compile=true"],
+}
 DDP_VARIANT = "bf16+channels_last"
 
 
@@ -84,8 +93,10 @@ def switch_rows(args, device: torch.device, peak: tuple[float, float] | None) ->
             seconds = timed(step, args.steps, args.warmup + (2 if "compile" in variant else 0), device)
             rate = flops / seconds
             mfu = f"{rate / peak[0 if variant == 'fp32' else 1]:6.1%}" if peak else "   n/a"
-            print(f"{preset:<7} {variant:<28} {seconds * 1e3:9.1f} {args.batch / seconds:10.1f} "
-                  f"{rate / 1e12:8.2f} {mfu}", flush=True)
+            print(
+                f"{preset:<7} {variant:<28} {seconds * 1e3:9.1f} {args.batch / seconds:10.1f} {rate / 1e12:8.2f} {mfu}",
+                flush=True,
+            )
             del step
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -98,11 +109,17 @@ def ddp_worker(config: dict) -> None:
     import ray.train.torch
 
     sys.path.insert(0, config["bench"])
-    from train_step import preset_config as cfg_of, training_step as step_of
+    from train_step import preset_config as cfg_of
+    from train_step import training_step as step_of
 
     device = ray.train.torch.get_device()
-    step = step_of(cfg_of(config["preset"], VARIANTS[DDP_VARIANT]), STAGE, config["batch"], device,
-                   wrap=lambda model: ray.train.torch.prepare_model(model, move_to_device=False))
+    step = step_of(
+        cfg_of(config["preset"], VARIANTS[DDP_VARIANT]),
+        STAGE,
+        config["batch"],
+        device,
+        wrap=lambda model: ray.train.torch.prepare_model(model, move_to_device=False),
+    )
     seconds = timed(step, config["steps"], config["warmup"], device)
     ray.train.report({"samples_per_s": config["batch"] / seconds})
 
@@ -114,24 +131,36 @@ def ddp_rows(args, use_gpu: bool) -> None:
 
     available = torch.cuda.device_count() if use_gpu else 1
     counts = sorted({n for n in (1, 2, 4, 8, 16) if n <= available} | {min(available, args.max_gpus)})
-    ray.init(address="local", include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+    )
     print(f"\nDDP through Ray Train, {DDP_VARIANT}, batch {args.batch} per {'GPU' if use_gpu else 'worker'}")
     print(f"{'preset':<7} {'workers':>7} {'samples/s':>10} {'per worker':>11} {'scaling':>8}")
     try:
         for preset in args.presets:
             single = None
             for count in counts:
-                trainer = TorchTrainer(ddp_worker, train_loop_config={
-                    "preset": preset, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
-                    "bench": str(REPO / "bench")},
+                trainer = TorchTrainer(
+                    ddp_worker,
+                    train_loop_config={
+                        "preset": preset,
+                        "batch": args.batch,
+                        "steps": args.steps,
+                        "warmup": args.warmup,
+                        "bench": str(REPO / "bench"),
+                    },
                     scaling_config=ScalingConfig(num_workers=count, use_gpu=use_gpu),
-                    run_config=RunConfig(name=f"gpu-bench-{preset}-{count}-{os.getpid()}",
-                                         storage_path=args.storage))
+                    run_config=RunConfig(name=f"gpu-bench-{preset}-{count}-{os.getpid()}", storage_path=args.storage),
+                )
                 per_worker = trainer.fit().metrics["samples_per_s"]
                 single = single or per_worker
-                print(f"{preset:<7} {count:>7} {per_worker * count:10.1f} {per_worker:11.1f} "
-                      f"{per_worker / single:8.2f}", flush=True)
+                print(
+                    f"{preset:<7} {count:>7} {per_worker * count:10.1f} {per_worker:11.1f} {per_worker / single:8.2f}",
+                    flush=True,
+                )
     finally:
         ray.shutdown()
 
@@ -152,8 +181,11 @@ def parse_args(argv: list[str] | None):
     args.presets, args.variants = args.presets.split(","), args.variants.split(",")
     bad = [name for name in args.presets if name not in PRESETS] + [v for v in args.variants if v not in VARIANTS]
     if bad or min(args.batch, args.steps, args.max_gpus) < 1 or args.device not in ("cuda", "cpu"):
-        parser.exit(2, f"error: unknown preset or variant {bad}, or a count below 1, or --device not cuda/cpu; "
-                       f"presets {list(PRESETS)}, variants {list(VARIANTS)}\n")
+        parser.exit(
+            2,
+            f"error: unknown preset or variant {bad}, or a count below 1, or --device not cuda/cpu; "
+            f"presets {list(PRESETS)}, variants {list(VARIANTS)}\n",
+        )
     return args
 
 
@@ -166,9 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32
     peak = peaks(device, args.peak_tflops)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{name}: stage {STAGE} training step (L1 + LCOFL, AdamW), batch {args.batch}, {args.steps} timed steps; "
-          f"peak {'unknown' if peak is None else f'{peak[0] / 1e12:g}/{peak[1] / 1e12:g} TFLOP/s fp32/bf16'}",
-          flush=True)
+    print(
+        f"{name}: stage {STAGE} training step (L1 + LCOFL, AdamW), batch {args.batch}, {args.steps} timed steps; "
+        f"peak {'unknown' if peak is None else f'{peak[0] / 1e12:g}/{peak[1] / 1e12:g} TFLOP/s fp32/bf16'}",
+        flush=True,
+    )
     switch_rows(args, device, peak)
     if not args.no_ddp:
         ddp_rows(args, use_gpu=device.type == "cuda")

@@ -10,6 +10,7 @@ Loader: the train loader exactly as the engine builds it (`build_stage_data`: th
 `data.loader_workers`) over rendered synthetic tracks, every epoch iterated to the end, with `data.cache_decoded`
 off (PNG decoding each epoch) and on (decode once when the stage starts: that time is printed apart and counted in).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ def consumption(preset: str, batch: int, steps: int) -> tuple[float, float]:
 
 def loader_rate(root: Path, cache: bool, epochs: int) -> tuple[float, float, list[float]]:
     """(set-up seconds, samples/s over all epochs with set-up counted in, samples/s of each epoch)."""
-    cfg = preset_config("light", [f"data.root={root}", f"data.split_file={root / 'split.txt'}",
-                                  f"data.cache_decoded={str(cache).lower()}"])
+    cfg = preset_config(
+        "light",
+        [f"data.root={root}", f"data.split_file={root / 'split.txt'}", f"data.cache_decoded={str(cache).lower()}"],
+    )
     started = time.perf_counter()
     data = build_stage_data(cfg, stage_table(cfg)[1], LocalSession(root, show_progress=False))
     setup = time.perf_counter() - started
@@ -80,22 +83,31 @@ def main(argv: list[str] | None = None) -> int:
         render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
         loaders = {cache: loader_rate(root, cache, args.epochs) for cache in (False, True)}
     cfg = preset_config("light")
-    print(f"train loader: {args.tracks} synthetic tracks, light preset batch {cfg.data.batch_size}, "
-          f"data.loader_workers={cfg.data.loader_workers}, {args.epochs} epochs, {args.threads} torch threads")
+    print(
+        f"train loader: {args.tracks} synthetic tracks, light preset batch {cfg.data.batch_size}, "
+        f"data.loader_workers={cfg.data.loader_workers}, {args.epochs} epochs, {args.threads} torch threads"
+    )
     print(f"{'data.cache_decoded':<20} {'set-up s':>9} {'samples/s (all)':>16} {'per epoch':>24}")
     for cache, (setup, rate, rates) in loaders.items():
         print(f"{str(cache).lower():<20} {setup:9.2f} {rate:16.0f} {' '.join(f'{r:7.0f}' for r in rates):>24}")
     steady = {cache: values[2][-1] for cache, values in loaders.items()}
-    print(f"\ngenerator consumption (stage-1 step, batch {cfg.data.batch_size}); GPU factor = {args.gpu_tflops:g} "
-          "TFLOP/s / this CPU's measured FLOP/s")
-    print(f"{'preset':<7} {'CPU samples/s':>13} {'GFLOP/sample':>13} {'GPU factor':>10} {'GPU samples/s':>14} "
-          f"{'loader/GPU off':>15} {'loader/GPU on':>14}")
+    print(
+        f"\ngenerator consumption (stage-1 step, batch {cfg.data.batch_size}); GPU factor = {args.gpu_tflops:g} "
+        "TFLOP/s / this CPU's measured FLOP/s"
+    )
+    print(
+        f"{'preset':<7} {'CPU samples/s':>13} {'GFLOP/sample':>13} {'GPU factor':>10} {'GPU samples/s':>14} "
+        f"{'loader/GPU off':>15} {'loader/GPU on':>14}"
+    )
     for preset in ("light", "max"):
         rate, flops = consumption(preset, preset_config(preset).data.batch_size, args.steps)
         factor = args.gpu_tflops * 1e12 / (rate * flops)
         gpu = args.gpu_samples_per_s if (args.gpu_samples_per_s and preset == "light") else rate * factor
-        print(f"{preset:<7} {rate:13.2f} {flops / 1e9:13.2f} {factor:10.0f} {gpu:14.0f} "
-              f"{steady[False] / gpu:15.2f} {steady[True] / gpu:14.2f}", flush=True)
+        print(
+            f"{preset:<7} {rate:13.2f} {flops / 1e9:13.2f} {factor:10.0f} {gpu:14.0f} "
+            f"{steady[False] / gpu:15.2f} {steady[True] / gpu:14.2f}",
+            flush=True,
+        )
     print("loader/GPU: the loader's last (steady) epoch against the GPU's consumption; the goal is >= 5")
     return 0
 

@@ -8,6 +8,7 @@ OCR built for one stage (default 3, finetune: both networks trained, so gradient
 building (imports + weights) and the process's peak (ru_maxrss) after the steps, in MiB. A stage's decoded data
 cache (`data.cache_decoded`) comes on top: 11.5 KB per 16x48 -> 32x96 frame pair, printed per 10,000 pairs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.stage, args.steps, args.threads)
         return 0
-    print(f"one training worker per preset: stage {args.stage}, {args.steps} step(s) at the preset's batch, "
-          f"{args.threads} thread(s), CPU")
+    print(
+        f"one training worker per preset: stage {args.stage}, {args.steps} step(s) at the preset's batch, "
+        f"{args.threads} thread(s), CPU"
+    )
     print(f"{'preset':<7} {'OCR':<12} {'batch':>5} {'built MiB':>10} {'peak MiB':>9}")
     for preset in args.presets.split(","):
-        command = [sys.executable, __file__, "--child", preset, "--stage", str(args.stage), "--steps",
-                   str(args.steps), "--threads", str(args.threads)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            preset,
+            "--stage",
+            str(args.stage),
+            "--steps",
+            str(args.steps),
+            "--threads",
+            str(args.threads),
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"error: {preset}: {done.stderr.strip().splitlines()[-1]}", file=sys.stderr)
@@ -67,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         row = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{preset:<7} {row['ocr']:<12} {row['batch']:>5} {row['built']:10.0f} {row['peak']:9.0f}", flush=True)
     pair_bytes = (16 * 48 + 32 * 96) * 3
-    print(f"+ decoded data cache: {pair_bytes / 1024:.1f} KiB per frame pair, {pair_bytes * 10_000 / MIB:.0f} MiB "
-          "per 10,000 pairs (each worker holds the whole train split and its validation shard)")
+    print(
+        f"+ decoded data cache: {pair_bytes / 1024:.1f} KiB per frame pair, {pair_bytes * 10_000 / MIB:.0f} MiB "
+        "per 10,000 pairs (each worker holds the whole train split and its validation shard)"
+    )
     return 0
 
 

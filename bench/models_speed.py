@@ -7,6 +7,7 @@ OCR rows time `forward` without gradients on 32x96 plates (resized to 32x128 ins
 autoregressive (AR) and non-autoregressive (NAR), each with one refinement round. Ratios are samples/s divided
 by the `maximum` generator's and by PARSeq AR's. One untimed warm-up on two samples precedes each row.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,15 +61,16 @@ def generator_rows(batch: int, iters: int, device: torch.device, autocast: Calla
         torch.manual_seed(0)
         generator = create_model(f"swinir_{preset}", scale=SCALE).to(device).train()
 
-        def train_step(images: torch.Tensor) -> None:
+        def train_step(images: torch.Tensor, generator: torch.nn.Module = generator) -> None:
             generator.zero_grad(set_to_none=True)
             with autocast():
                 output = generator(images)
-            (output.float() - hr[:len(images)]).abs().mean().backward()
+            (output.float() - hr[: len(images)]).abs().mean().backward()
 
         seconds = time_step(train_step, lr, iters, device)
-        rows.append(Row(f"generator {preset}", f"x{SCALE} {LR_SIZE[0]}x{LR_SIZE[1]} fwd+bwd", seconds * 1e3,
-                        batch / seconds))
+        rows.append(
+            Row(f"generator {preset}", f"x{SCALE} {LR_SIZE[0]}x{LR_SIZE[1]} fwd+bwd", seconds * 1e3, batch / seconds)
+        )
     return rows
 
 
@@ -92,24 +94,45 @@ def ocr_rows(size: str, batch: int, iters: int, device: torch.device, autocast: 
 
 def format_table(rows: list[Row], generator_reference: Row, ocr_reference: Row) -> str:
     header = ("model", "workload", "ms/batch", "samples/s", "x maximum", "x PARSeq AR")
-    lines = [(row.model, row.workload, f"{row.ms_per_batch:,.1f}", f"{row.samples_per_s:,.2f}",
-              f"{row.samples_per_s / generator_reference.samples_per_s:.2f}",
-              f"{row.samples_per_s / ocr_reference.samples_per_s:.3f}") for row in rows]
+    lines = [
+        (
+            row.model,
+            row.workload,
+            f"{row.ms_per_batch:,.1f}",
+            f"{row.samples_per_s:,.2f}",
+            f"{row.samples_per_s / generator_reference.samples_per_s:.2f}",
+            f"{row.samples_per_s / ocr_reference.samples_per_s:.3f}",
+        )
+        for row in rows
+    ]
     widths = [max(len(line[column]) for line in [header, *lines]) for column in range(len(header))]
-    render = lambda cells: "  ".join(cell.ljust(width) if column < 2 else cell.rjust(width)  # noqa: E731
-                                     for column, (cell, width) in enumerate(zip(cells, widths)))
+
+    def render(cells: list[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) if column < 2 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths))
+        )
+
     return "\n".join([render(header), "  ".join("-" * width for width in widths), *map(render, lines)])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32, help="samples per timed batch (default 32)")
-    parser.add_argument("--iters", type=int, default=1,
-                        help="timed batches per row (default 1: the maximum generator needs ~1 min a batch on a core)")
+    parser.add_argument(
+        "--iters",
+        type=int,
+        default=1,
+        help="timed batches per row (default 1: the maximum generator needs ~1 min a batch on a core)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--bf16", action="store_true", help="run under bfloat16 autocast")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (default 1: comparable across machines, steady on shared ones)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: comparable across machines, steady on shared ones)",
+    )
     parser.add_argument("--ocr", default="parseq", choices=("parseq", "parseq_tiny"), help="OCR size (default parseq)")
     args = parser.parse_args(argv)
     if args.batch < 2 or args.iters < 1 or args.threads < 1:
@@ -128,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     def autocast() -> contextlib.AbstractContextManager:
         return torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
 
-    print(f"device {device} ({torch.get_num_threads()} CPU threads), {str(dtype).removeprefix('torch.')}, "
-          f"batch {args.batch}, {args.iters} timed iteration(s) per row", flush=True)
+    print(
+        f"device {device} ({torch.get_num_threads()} CPU threads), {str(dtype).removeprefix('torch.')}, "
+        f"batch {args.batch}, {args.iters} timed iteration(s) per row",
+        flush=True,
+    )
     generators = generator_rows(args.batch, args.iters, device, autocast)
     ocrs = ocr_rows(args.ocr, args.batch, args.iters, device, autocast)
     print(format_table(generators + ocrs, generators[0], ocrs[0]))

@@ -9,6 +9,7 @@ models of the preset are randomly initialised (speed does not depend on the weig
 folder. Each row repeats its batch for --seconds after one untimed warm-up call; the ratio is ONNX Runtime's
 plates/s over PyTorch's at the same batch size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ from lpasrn.training.bundle import export_bundle  # noqa: E402
 def random_bundle(config: str, ocr: str | None, folder: Path) -> str:
     cfg = load_lpasrn_config(config, [f"ocr.model_type={ocr}"] if ocr else [])
     torch.manual_seed(0)
-    state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": build_ocr(cfg.ocr, pretrained=False).state_dict(), "stage": 4, "epoch": 0}
+    state = {
+        "generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
+        "ocr": build_ocr(cfg.ocr, pretrained=False).state_dict(),
+        "stage": 4,
+        "epoch": 0,
+    }
     return export_bundle(state, cfg, folder / "bundle.pt")
 
 
@@ -62,12 +67,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bundle = args.checkpoint or random_bundle(args.config, args.ocr, Path(scratch))
         report = export_onnx(bundle, Path(scratch) / "onnx")
-        backends = {"PyTorch": load_reader(bundle, decode="nar"),
-                    "ONNX Runtime": OnnxPlateReader(report.folder, threads=args.threads)}
+        backends = {
+            "PyTorch": load_reader(bundle, decode="nar"),
+            "ONNX Runtime": OnnxPlateReader(report.folder, threads=args.threads),
+        }
         meta = backends["ONNX Runtime"].meta
-        print(f"{meta['ocr_model_type']} OCR ({meta['ocr_decoding']}), generator x{meta['scale']} from "
-              f"{meta['lr_size'][0]}x{meta['lr_size'][1]}; CPU, {args.threads} thread(s); "
-              f"max logit difference {report.max_logit_difference:.1e}")
+        print(
+            f"{meta['ocr_model_type']} OCR ({meta['ocr_decoding']}), generator x{meta['scale']} from "
+            f"{meta['lr_size'][0]}x{meta['lr_size'][1]}; CPU, {args.threads} thread(s); "
+            f"max logit difference {report.max_logit_difference:.1e}"
+        )
         print(f"{'backend':<14} {'batch':>5} {'ms/batch':>10} {'plates/s':>10} {'vs PyTorch':>11}")
         for batch in args.batch:
             lr = torch.rand(batch, 3, *meta["lr_size"], generator=torch.Generator().manual_seed(batch))

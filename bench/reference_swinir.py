@@ -9,6 +9,7 @@ shift with a -100 mask between regions that were not neighbours, and a 3x3 convo
 cropped. Parameter names are those of the published checkpoints, so the bench loads glyphray's weights into it and
 checks that both networks compute the same image before timing them.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,9 @@ class WindowAttention(nn.Module):
         ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
         points = torch.stack([ys.reshape(-1), xs.reshape(-1)], dim=1)  # [M*M, 2]
         delta = points.unsqueeze(1) - points.unsqueeze(0) + (size - 1)  # [M*M, M*M, 2], each in [0, 2M-2]
-        self.register_buffer("relative_position_index", delta[..., 0] * (2 * size - 1) + delta[..., 1],
-                             persistent=False)
+        self.register_buffer(
+            "relative_position_index", delta[..., 0] * (2 * size - 1) + delta[..., 1], persistent=False
+        )
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
@@ -108,8 +110,9 @@ class SwinLayer(nn.Module):
 class ResidualGroup(nn.Module):
     def __init__(self, dim: int, depth: int, heads: int, size: int, mlp_ratio: float):
         super().__init__()
-        self.blocks = nn.ModuleList(SwinLayer(dim, heads, size, 0 if i % 2 == 0 else size // 2, mlp_ratio)
-                                    for i in range(depth))
+        self.blocks = nn.ModuleList(
+            SwinLayer(dim, heads, size, 0 if i % 2 == 0 else size // 2, mlp_ratio) for i in range(depth)
+        )
 
 
 class RSTB(nn.Module):
@@ -139,8 +142,17 @@ class ReferenceSwinIR(nn.Module):
     """Shallow 3x3 conv -> K RSTBs -> LN -> 3x3 conv (+ shallow features) -> conv + LeakyReLU -> pixel shuffle
     -> 3x3 conv: the classical-SR reconstruction of the paper, with its mean shift."""
 
-    def __init__(self, scale: int, dim: int, depths: list[int], heads: int, size: int, mlp_ratio: float,
-                 num_feat: int = 64, rgb_mean: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)):
+    def __init__(
+        self,
+        scale: int,
+        dim: int,
+        depths: list[int],
+        heads: int,
+        size: int,
+        mlp_ratio: float,
+        num_feat: int = 64,
+        rgb_mean: tuple[float, float, float] = (0.4488, 0.4371, 0.4040),
+    ):
         super().__init__()
         self.scale, self.size = scale, size
         self.register_buffer("mean", torch.tensor(rgb_mean).view(1, 3, 1, 1), persistent=False)
@@ -151,9 +163,13 @@ class ReferenceSwinIR(nn.Module):
         self.conv_after_body = nn.Conv2d(dim, dim, 3, padding=1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(dim, num_feat, 3, padding=1), nn.LeakyReLU(inplace=True))
         steps = [2] * int(math.log2(scale)) if scale & (scale - 1) == 0 else [3]
-        self.upsample = nn.Sequential(*[module for factor in steps for module in
-                                        (nn.Conv2d(num_feat, factor * factor * num_feat, 3, padding=1),
-                                         nn.PixelShuffle(factor))])
+        self.upsample = nn.Sequential(
+            *[
+                module
+                for factor in steps
+                for module in (nn.Conv2d(num_feat, factor * factor * num_feat, 3, padding=1), nn.PixelShuffle(factor))
+            ]
+        )
         self.conv_last = nn.Conv2d(num_feat, 3, 3, padding=1)
         self._masks: dict[tuple[int, int], Tensor] = {}
 
@@ -169,4 +185,4 @@ class ReferenceSwinIR(nn.Module):
             tokens = layer(tokens, h, w, self._masks[(h, w)])
         deep = self.norm(tokens).transpose(1, 2).reshape(shallow.shape)
         out = self.conv_last(self.upsample(self.conv_before_upsample(self.conv_after_body(deep) + shallow)))
-        return out[..., :h0 * self.scale, :w0 * self.scale] + self.mean
+        return out[..., : h0 * self.scale, : w0 * self.scale] + self.mean

@@ -4,6 +4,7 @@
 
 Pins BLAS/OpenMP to one thread before numpy loads, so numbers compare across machines with different core counts.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,13 +58,18 @@ def main() -> None:
     total = time_dataset(cfg)
     hr_seconds, lr_seconds = time_pieces(cfg)
     per_track_ms = 1000 / cfg.tracks
-    rows = [("tracks/s", f"{cfg.tracks / total:.1f}"), ("images/s", f"{cfg.tracks * cfg.frames * 2 / total:.1f}"),
-            ("ms per track (render_dataset)", f"{total * per_track_ms:.1f}"),
-            ("  HR scene rendering", f"{hr_seconds * per_track_ms:.1f}"),
-            ("  LR degradation", f"{lr_seconds * per_track_ms:.1f}"),
-            ("  rest (PNG/JSON writing)", f"{(total - hr_seconds - lr_seconds) * per_track_ms:.1f}")]
-    print(f"synthetic plates: {cfg.tracks} tracks x {cfg.frames} frames, HR {cfg.hr_size[0]}x{cfg.hr_size[1]}, "
-          f"scale {cfg.scale}, 1 thread")
+    rows = [
+        ("tracks/s", f"{cfg.tracks / total:.1f}"),
+        ("images/s", f"{cfg.tracks * cfg.frames * 2 / total:.1f}"),
+        ("ms per track (render_dataset)", f"{total * per_track_ms:.1f}"),
+        ("  HR scene rendering", f"{hr_seconds * per_track_ms:.1f}"),
+        ("  LR degradation", f"{lr_seconds * per_track_ms:.1f}"),
+        ("  rest (PNG/JSON writing)", f"{(total - hr_seconds - lr_seconds) * per_track_ms:.1f}"),
+    ]
+    print(
+        f"synthetic plates: {cfg.tracks} tracks x {cfg.frames} frames, HR {cfg.hr_size[0]}x{cfg.hr_size[1]}, "
+        f"scale {cfg.scale}, 1 thread"
+    )
     for name, value in rows:
         print(f"{name:<32}{value:>10}")
 

@@ -15,6 +15,7 @@ On the same rendered plates and at the same torch threads (the plain loop sets t
    `--local` with Ray's start counted in (goal <= 1.10).
 3. Training samples/s per stage, from the plain-loop pipeline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,14 @@ from lpasrn.training.pipeline import LocalLauncher, run_pipeline  # noqa: E402
 
 def overrides(root: Path, storage: Path, name: str, threads: int, epochs: list[int] | None = None) -> list[str]:
     stages = [f"stages.{i}.epochs={e}" for i, e in enumerate(epochs)] if epochs is not None else []
-    return [f"data.root={root}", f"data.split_file={root / 'split.txt'}", f"run.storage_path={storage}",
-            f"run.name={name}", f"run.cpus_per_worker={threads}", "run.num_workers=1"] + stages
+    return [
+        f"data.root={root}",
+        f"data.split_file={root / 'split.txt'}",
+        f"run.storage_path={storage}",
+        f"run.name={name}",
+        f"run.cpus_per_worker={threads}",
+        "run.num_workers=1",
+    ] + stages
 
 
 def summaries(run_dir: Path) -> list[dict]:
@@ -80,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         root, storage = Path(tmp) / "plates", Path(tmp) / "runs"
         render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
         cfg = lambda name, epochs=None: load_lpasrn_config(  # noqa: E731
-            "lp_asrn_tiny", overrides(root, storage, name, args.threads, epochs))
+            "lp_asrn_tiny", overrides(root, storage, name, args.threads, epochs)
+        )
         seed = str(run_pipeline(cfg("seed", [0, 0, 0, 0, 0]), LocalLauncher(), stages=[0]))  # an untrained seed
         one_stage = [0, args.epochs, 0, 0, 0]
         runs = {"plain loop": timed_pipeline(cfg("plain", one_stage), LocalLauncher(), [1], seed)}
@@ -97,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         under_ray = timed_pipeline(cfg("pipeline-ray"), RayTrainLauncher())
         ray_runs = len(list(storage.glob("pipeline-ray-stage*")))  # Ray Train runs <name>-stage<k>[-<l>]
 
-    print(f"1. stage 1 of lp_asrn_tiny, {args.tracks} tracks, {args.epochs} epochs, {args.threads} torch threads "
-          f"({os.cpu_count()} CPUs); medians over epochs 2..{args.epochs}")
+    print(
+        f"1. stage 1 of lp_asrn_tiny, {args.tracks} tracks, {args.epochs} epochs, {args.threads} torch threads "
+        f"({os.cpu_count()} CPUs); medians over epochs 2..{args.epochs}"
+    )
     print(f"{'runner':<22} {'train s':>8} {'ratio':>6} {'epoch s':>8} {'ratio':>6}")
     base_train, base_epoch = steady(runs["plain loop"][2][0]["history"])
     for name, (_, _, found) in runs.items():
@@ -110,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'runner':<22} {'ray.init s':>10} {'start-up s':>11} {'Ray runs':>9} {'wall s':>8} {'ratio':>6}")
     print(f"{'--local':<22} {0.0:10.1f} {local[1]:11.1f} {0:9d} {local[0]:8.1f} {1.0:6.3f}")
     total = under_ray[0] + ray_init
-    print(f"{'Ray Train x1':<22} {ray_init:10.1f} {under_ray[1]:11.1f} {ray_runs:9d} {total:8.1f} "
-          f"{total / local[0]:6.3f}")
+    print(
+        f"{'Ray Train x1':<22} {ray_init:10.1f} {under_ray[1]:11.1f} {ray_runs:9d} {total:8.1f} {total / local[0]:6.3f}"
+    )
 
     print("\n3. plain-loop training samples/s per stage")
     for stage in local[2]:

@@ -1,6 +1,7 @@
 """One training step of a preset as the engine runs it, for the benches that time it or weigh it (`gpu.py`,
 `memory.py`): the preset's generator and OCR in a `PlateSRSystem` for one stage, the `train:` switches applied by
 `lpasrn.training.speed` (what a run with those switches gets), AdamW, random plates of the preset's sizes."""
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,9 @@ def random_plates(count: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """Texts that fit their layouts (the layout penalty sees real plates), and the layouts."""
     rng = random.Random(seed)
     layouts = [rng.choice(sorted(LAYOUT_PATTERNS)) for _ in range(count)]
-    texts = ["".join(rng.choice(LETTERS if letter else DIGITS) for letter in letter_slot_mask(layout))
-             for layout in layouts]
+    texts = [
+        "".join(rng.choice(LETTERS if letter else DIGITS) for letter in letter_slot_mask(layout)) for layout in layouts
+    ]
     return texts, layouts
 
 
@@ -36,12 +38,21 @@ def preset_config(preset: str, overrides: list[str] = ()) -> LpasrnConfig:
     return load_lpasrn_config(PRESETS[preset], list(overrides))
 
 
-def training_step(cfg: LpasrnConfig, stage: int, batch: int, device: torch.device,
-                  wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda model: model) -> Callable[[], None]:
+def training_step(
+    cfg: LpasrnConfig,
+    stage: int,
+    batch: int,
+    device: torch.device,
+    wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda model: model,
+) -> Callable[[], None]:
     """A closure running one optimiser step of `stage` on a fixed random batch (`wrap`: e.g. DDP)."""
     torch.manual_seed(0)
-    system = PlateSRSystem(build_generator(cfg.model, cfg.data.scale), build_ocr(cfg.ocr, pretrained=False),
-                           stage_table(cfg)[stage], cfg.loss)
+    system = PlateSRSystem(
+        build_generator(cfg.model, cfg.data.scale),
+        build_ocr(cfg.ocr, pretrained=False),
+        stage_table(cfg)[stage],
+        cfg.loss,
+    )
     apply_model_switches(system, cfg.train)
     params = system.configure_trainable()
     model = wrap(system.to(device).train())

@@ -24,6 +24,7 @@ and the seconds per trial-epoch after it). Then the goal:
 the smallest budget at which digits tune's mean reaches KerasTuner's best mean. Every run also goes to
 <out>/runs.csv. Needs `keras-tuner` (pip install -e '.[bench]').
 """
+
 from __future__ import annotations
 
 import os
@@ -45,14 +46,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from digits.tuning.config import FloatRange, TuneConfig, load_tune_config  # noqa: E402
 from experiments.errors import UserError, cli_entrypoint  # noqa: E402
 
-KERAS_TUNERS = {"random": "KerasTuner RandomSearch", "hyperband": "KerasTuner Hyperband",
-                "bayesian": "KerasTuner BayesianOptimization"}
-KNOB_NAMES = ("architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
-              "label_smoothing", "dropout", "quantization")
+KERAS_TUNERS = {
+    "random": "KerasTuner RandomSearch",
+    "hyperband": "KerasTuner Hyperband",
+    "bayesian": "KerasTuner BayesianOptimization",
+}
+KNOB_NAMES = (
+    "architecture",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "focal_gamma",
+    "focal_alpha",
+    "label_smoothing",
+    "dropout",
+    "quantization",
+)
 SPACE_FIELDS = {"architecture": "architectures", "optimizer": "optimizers"}  # knob -> SearchSpace field
 # digits tune with one design choice undone (--methods), to measure what each choice is worth
-DIGITS_VARIANTS = {"random-sampler": ["sampler=random"], "no-warm-start": ["warm_start=false"],
-                   "no-cut-margin": ["cut_margin=0"]}
+DIGITS_VARIANTS = {
+    "random-sampler": ["sampler=random"],
+    "no-warm-start": ["warm_start=false"],
+    "no-cut-margin": ["cut_margin=0"],
+}
 
 
 @dataclass
@@ -107,24 +123,47 @@ def seed_splits(pool: Path, out: Path, seed: int, train: int, val: int, test: in
             name, label = line.split("\t")
             rows.append((pool / split / name, label))
     if train + val + test > len(rows):
-        raise UserError(f"--train-images + --val-images + --test-images ({train + val + test}) exceed the "
-                        f"{len(rows)} scikit-learn digits")
+        raise UserError(
+            f"--train-images + --val-images + --test-images ({train + val + test}) exceed the "
+            f"{len(rows)} scikit-learn digits"
+        )
     order = np.random.default_rng(seed).permutation(len(rows))
-    picks = [[rows[i] for i in order[start:start + count]]
-             for start, count in ((0, train), (train, val), (train + val, test))]
+    picks = [
+        [rows[i] for i in order[start : start + count]]
+        for start, count in ((0, train), (train, val), (train + val, test))
+    ]
     _write_split(out / "search" / "train", picks[0])
     _write_split(out / "search" / "test", picks[1])
     _write_split(out / "heldout", picks[2])
     return out / "search", out / "heldout"
 
 
-def study_config(args: argparse.Namespace, data: Path, seed: int, budget: int, concurrency: int,
-                 storage: Path, changes: list[str] | None = None) -> TuneConfig:
+def study_config(
+    args: argparse.Namespace,
+    data: Path,
+    seed: int,
+    budget: int,
+    concurrency: int,
+    storage: Path,
+    changes: list[str] | None = None,
+) -> TuneConfig:
     epochs = args.epochs
-    overrides = [f"epochs_per_trial={epochs}", f"grace_period={min(3, epochs)}", "cpus_per_trial=1",
-                 f"base.data_sources=[{{path: '{data}', weight: 1}}]", *args.overrides, *(changes or []),
-                 f"budget_epochs={budget}", "num_samples=null", f"max_concurrent={concurrency}", "train_best=false",
-                 f"seed={seed}", f"base.seed={seed}", f"storage_path={storage}", f"name=c{concurrency}"]
+    overrides = [
+        f"epochs_per_trial={epochs}",
+        f"grace_period={min(3, epochs)}",
+        "cpus_per_trial=1",
+        f"base.data_sources=[{{path: '{data}', weight: 1}}]",
+        *args.overrides,
+        *(changes or []),
+        f"budget_epochs={budget}",
+        "num_samples=null",
+        f"max_concurrent={concurrency}",
+        "train_best=false",
+        f"seed={seed}",
+        f"base.seed={seed}",
+        f"storage_path={storage}",
+        f"name=c{concurrency}",
+    ]
     return load_tune_config(args.config, overrides)
 
 
@@ -198,9 +237,16 @@ def search_kerastuner(kind: str, tcfg: TuneConfig, work: Path) -> Search:
             cfg = config(hp, epochs)
             data = trial_data(cfg)
             keep_best = KeepBest("val_accuracy", None)
-            model.fit(data.train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
-                      validation_data=data.validation, callbacks=build_callbacks(cfg, keep_best, None, callbacks),
-                      shuffle=False, verbose=0)
+            model.fit(
+                data.train,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=data.steps_per_epoch,
+                validation_data=data.validation,
+                callbacks=build_callbacks(cfg, keep_best, None, callbacks),
+                shuffle=False,
+                verbose=0,
+            )
             content = int8_model_bytes(model, cfg, data)  # the best validation epoch, as digits tune scores it
             accuracy = int8_accuracy(content, *evaluation_images(data, tcfg.eval_images, cfg.seed))
             ledger.spent += epochs - initial_epoch + (qat_epochs(cfg) if cfg.use_qat else 0)
@@ -215,13 +261,19 @@ def search_kerastuner(kind: str, tcfg: TuneConfig, work: Path) -> Search:
             if not ledger.fits_another():
                 self.oracle.max_trials = len(self.oracle.trials)  # the next create_trial says STOPPED
 
-    common = {"objective": kt.Objective("int8_accuracy", direction="max"), "seed": tcfg.seed,
-              "directory": str(work), "project_name": kind, "overwrite": True}
+    common = {
+        "objective": kt.Objective("int8_accuracy", direction="max"),
+        "seed": tcfg.seed,
+        "directory": str(work),
+        "project_name": kind,
+        "overwrite": True,
+    }
     if kind == "hyperband":
-        tuner = Budgeted(DigitsHyperModel(), max_epochs=tcfg.epochs_per_trial, factor=3, hyperband_iterations=1000,
-                         **common)
+        tuner = Budgeted(
+            DigitsHyperModel(), max_epochs=tcfg.epochs_per_trial, factor=3, hyperband_iterations=1000, **common
+        )
     else:
-        tuner = Budgeted(DigitsHyperModel(), max_trials=10 ** 6, **common)
+        tuner = Budgeted(DigitsHyperModel(), max_trials=10**6, **common)
     start = time.perf_counter()
     tuner.search(verbose=0)
     wall = time.perf_counter() - start
@@ -248,8 +300,7 @@ def heldout_int8_accuracy(best: dict, tcfg: TuneConfig, heldout: Path) -> float:
             kept["int8"] = (folder / INT8_FILE).read_bytes()
 
     train_trial(cfg, keep_int8)
-    test = load_source(heldout, ImageShape(cfg.input_height, cfg.input_width, cfg.input_channels),
-                       cfg.nb_classes).train
+    test = load_source(heldout, ImageShape(cfg.input_height, cfg.input_width, cfg.input_channels), cfg.nb_classes).train
     return int8_accuracy(kept["int8"], to_float(test.images), test.labels)
 
 
@@ -264,8 +315,20 @@ def _mean_sd(values: list[float]) -> str:
 def summary_table(runs: list[Run], target: float) -> str:
     from digits.cli.tables import format_table
 
-    rows = [("method", "budget", "seeds", "test INT8 mean ± sd", "min-max", "trial-epochs",
-             f"to val {target:.2f}", "s/trial-epoch", "start-up s", "s/trial-epoch after")]
+    rows = [
+        (
+            "method",
+            "budget",
+            "seeds",
+            "test INT8 mean ± sd",
+            "min-max",
+            "trial-epochs",
+            f"to val {target:.2f}",
+            "s/trial-epoch",
+            "start-up s",
+            "s/trial-epoch after",
+        )
+    ]
     groups: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.method, run.budget), []).append(run)
@@ -273,11 +336,20 @@ def summary_table(runs: list[Run], target: float) -> str:
         tests = [r.test_int8 for r in group]
         reached = [r.epochs_to_target for r in group if r.epochs_to_target is not None]
         to_target = str(int(statistics.median(reached))) if len(reached) * 2 > len(group) else "-"
-        rows.append((method, str(budget), str(len(group)), _mean_sd(tests), f"{min(tests):.3f}-{max(tests):.3f}",
-                     f"{statistics.mean(r.trial_epochs for r in group):.0f}", to_target,
-                     f"{statistics.mean(r.wall_s / max(1, r.trial_epochs) for r in group):.2f}",
-                     f"{statistics.mean(r.startup_s for r in group):.1f}",
-                     f"{statistics.mean((r.wall_s - r.startup_s) / max(1, r.trial_epochs) for r in group):.2f}"))
+        rows.append(
+            (
+                method,
+                str(budget),
+                str(len(group)),
+                _mean_sd(tests),
+                f"{min(tests):.3f}-{max(tests):.3f}",
+                f"{statistics.mean(r.trial_epochs for r in group):.0f}",
+                to_target,
+                f"{statistics.mean(r.wall_s / max(1, r.trial_epochs) for r in group):.2f}",
+                f"{statistics.mean(r.startup_s for r in group):.1f}",
+                f"{statistics.mean((r.wall_s - r.startup_s) / max(1, r.trial_epochs) for r in group):.2f}",
+            )
+        )
     return format_table(rows)
 
 
@@ -292,8 +364,10 @@ def goal_line(runs: list[Run]) -> str:
     if not theirs or not ours:
         return "goal: needs digits tune and at least one KerasTuner method"
     (their_method, their_budget), their_best = max(theirs.items(), key=lambda item: (item[1], -item[0][1]))
-    head = (f"goal: KerasTuner's best mean test INT8 accuracy is {their_best:.3f} ({their_method}, {their_budget} "
-            "trial-epochs); ")
+    head = (
+        f"goal: KerasTuner's best mean test INT8 accuracy is {their_best:.3f} ({their_method}, {their_budget} "
+        "trial-epochs); "
+    )
     reached = sorted((budget, method) for (method, budget), value in ours.items() if value >= their_best)
     if not reached:
         return head + "digits tune does not reach it within the budgets run"
@@ -329,9 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", type=_int_list, default=[20, 40], help="trial-epoch budgets, e.g. 20,40,80")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (and of the retraining)")
     parser.add_argument("--concurrency", type=_int_list, default=[1, 2], help="digits tune trials at once")
-    parser.add_argument("--methods", default="digits,random,hyperband,bayesian",
-                        help="digits (and its variants random-sampler, no-warm-start, no-cut-margin) and "
-                             "KerasTuner's random, hyperband, bayesian")
+    parser.add_argument(
+        "--methods",
+        default="digits,random,hyperband,bayesian",
+        help="digits (and its variants random-sampler, no-warm-start, no-cut-margin) and "
+        "KerasTuner's random, hyperband, bayesian",
+    )
     parser.add_argument("--train-images", type=int, default=300)
     parser.add_argument("--val-images", type=int, default=150)
     parser.add_argument("--test-images", type=int, default=600)
@@ -359,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         import_sklearn_digits(pool)
     runs: list[Run] = []
     for seed in range(args.seeds):
-        search_dir, heldout = seed_splits(pool, work / f"seed{seed}" / "data", seed, args.train_images,
-                                          args.val_images, args.test_images)
+        search_dir, heldout = seed_splits(
+            pool, work / f"seed{seed}" / "data", seed, args.train_images, args.val_images, args.test_images
+        )
         for budget in args.budgets:
             base = work / f"seed{seed}" / f"budget{budget}"
             searches: list[tuple[str, TuneConfig, Search]] = []
@@ -377,17 +455,33 @@ def main(argv: list[str] | None = None) -> int:
             for method, tcfg, search in searches:
                 best_val = max((accuracy for _, accuracy in search.events), default=0.0)
                 test = heldout_int8_accuracy(search.best, tcfg, heldout)
-                runs.append(Run(method, seed, budget, search.trial_epochs, best_val, test,
-                                epochs_to_target(search.events, args.target), search.wall_s, search.startup_s,
-                                search.best))
-                print(f"seed {seed} budget {budget} {method}: test INT8 {runs[-1].test_int8:.4f} "
-                      f"({search.trial_epochs} trial-epochs, {search.wall_s:.0f} s)", flush=True)
+                runs.append(
+                    Run(
+                        method,
+                        seed,
+                        budget,
+                        search.trial_epochs,
+                        best_val,
+                        test,
+                        epochs_to_target(search.events, args.target),
+                        search.wall_s,
+                        search.startup_s,
+                        search.best,
+                    )
+                )
+                print(
+                    f"seed {seed} budget {budget} {method}: test INT8 {runs[-1].test_int8:.4f} "
+                    f"({search.trial_epochs} trial-epochs, {search.wall_s:.0f} s)",
+                    flush=True,
+                )
         write_runs(runs, work / "runs.csv")
     print()
     print(summary_table(runs, args.target))
     print(goal_line(runs))
-    print(f"{args.seeds} seed(s); {args.train_images}/{args.val_images}/{args.test_images} training/validation/"
-          f"held-out images; {args.epochs} epochs per trial; every run in {work / 'runs.csv'}")
+    print(
+        f"{args.seeds} seed(s); {args.train_images}/{args.val_images}/{args.test_images} training/validation/"
+        f"held-out images; {args.epochs} epochs per trial; every run in {work / 'runs.csv'}"
+    )
     return 0
 
 

@@ -3,11 +3,13 @@
 Keys are the original's names in lower case (`model_architecture`, `batch_size`, `quantize_model`,
 `use_qat`, `esp_dl_quantize`, ...) so a user of `parameters.py` finds each one.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -84,7 +86,7 @@ class DigitsConfig(StrictModel):
         return paths.path_or_uri(value)
 
     @model_validator(mode="after")
-    def _quantization_rules(self) -> "DigitsConfig":
+    def _quantization_rules(self) -> DigitsConfig:
         # The original's rules: QAT and ESP-DL both produce quantized models, so they need quantize_model.
         if self.use_qat and not self.quantize_model:
             raise ValueError("use_qat needs quantize_model: true (QAT trains for an INT8 export)")
@@ -101,13 +103,13 @@ class DigitsConfig(StrictModel):
         """`exported_models/<10|100>cls_<GRAY|RGB>/`: the original's folder per class count and colour."""
         return f"{self.nb_classes}cls_{self.color_mode}"
 
-    def with_absolute_inputs(self) -> "DigitsConfig":
+    def with_absolute_inputs(self) -> DigitsConfig:
         """Data sources resolved as `experiments.paths` does for both halves, so Ray tasks and Tune trials (which
         start in folders of their own) read what the command was pointed at."""
         sources = [source.model_copy(update={"path": paths.input_path(source.path)}) for source in self.data_sources]
         return self.model_copy(update={"data_sources": sources})
 
-    def with_absolute_paths(self) -> "DigitsConfig":
+    def with_absolute_paths(self) -> DigitsConfig:
         """Inputs and `export_dir` resolved (a relative export_dir in a Ray job is refused: it would be lost)."""
         export_dir = paths.path_or_uri(paths.output_location(self.export_dir, "export_dir"))
         return self.with_absolute_inputs().model_copy(update={"export_dir": export_dir})

@@ -6,6 +6,7 @@ Reads only the files runs leave behind (Tune's `<trial>/params.json` + `result.j
 `analyze` adds the ranked table, learning curves, an accuracy-vs-size Pareto plot, parameter importances
 (Optuna's evaluator on a study rebuilt from the rows) and a parallel-coordinates plot.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,11 @@ def _read_json_lines(path: Path) -> list[dict]:
 
 
 def _scalars(row: dict) -> dict[str, Any]:
-    return {key: value for key, value in row.items()
-            if key != "config" and (value is None or isinstance(value, (int, float, str, bool)))}
+    return {
+        key: value
+        for key, value in row.items()
+        if key != "config" and (value is None or isinstance(value, (int, float, str, bool)))
+    }
 
 
 def _read_tune(run_dir: Path) -> RunData | None:
@@ -79,15 +83,21 @@ def _read_tune(run_dir: Path) -> RunData | None:
         config: dict[str, Any] = {}
         _flatten(CONFIG_PREFIX, params, config)
         status = "ERROR" if (trial_dir / "error.txt").exists() else ("TERMINATED" if results else "PENDING")
-        row = {"trial_id": trial_id or trial_dir.name, "trial_dir": trial_dir.name, "status": status,
-               "iterations": len(results), **config}
+        row = {
+            "trial_id": trial_id or trial_dir.name,
+            "trial_dir": trial_dir.name,
+            "status": status,
+            "iterations": len(results),
+            **config,
+        }
         if results:
             row.update(_scalars(results[-1]))
             row["trial_id"] = trial_id or trial_dir.name
         rows.append(row)
         for step, result in enumerate(results, 1):
-            history.append({"trial_id": row["trial_id"], "step": result.get("training_iteration", step),
-                            **_scalars(result)})
+            history.append(
+                {"trial_id": row["trial_id"], "step": result.get("training_iteration", step), **_scalars(result)}
+            )
     trials = pd.DataFrame(rows)
     metric = next((m for m in ACCURACY_METRICS if m in trials.columns), None)
     return RunData("tune", trials, pd.DataFrame(history), metric, "max")
@@ -104,9 +114,17 @@ def _read_stages(run_dir: Path) -> RunData | None:
         metric = metric or data.get("primary_metric")
         trial_id = path.parent.name
         best = data.get("best") or {}
-        rows.append({"trial_id": trial_id, "trial_dir": trial_id, "stage": int(match.group(1)),
-                     "name": data.get("name", match.group(2)), "status": "TERMINATED" if data.get("finished")
-                     else "RUNNING", "iterations": len(data.get("history", [])), **_scalars(best)})
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "trial_dir": trial_id,
+                "stage": int(match.group(1)),
+                "name": data.get("name", match.group(2)),
+                "status": "TERMINATED" if data.get("finished") else "RUNNING",
+                "iterations": len(data.get("history", [])),
+                **_scalars(best),
+            }
+        )
         for entry in data.get("history", []):
             history.append({"trial_id": trial_id, "step": entry.get("epoch", len(history) + 1), **_scalars(entry)})
     if not rows:
@@ -124,8 +142,10 @@ def read_run(run_dir: str | Path) -> RunData:
         raise UserError(f"{run_dir}: run folder not found")
     data = _read_tune(run_dir) or _read_stages(run_dir)
     if data is None:
-        raise UserError(f"{run_dir}: neither a Ray Tune experiment (<trial>/result.json) nor an lpasrn run "
-                        "(stage<k>-<name>/metrics.json)")
+        raise UserError(
+            f"{run_dir}: neither a Ray Tune experiment (<trial>/result.json) nor an lpasrn run "
+            "(stage<k>-<name>/metrics.json)"
+        )
     return data
 
 
@@ -211,16 +231,20 @@ class AnalysisReport:
 
 def format_ranked_table(rows: pd.DataFrame, metric: str, top: int) -> str:
     """Rank, trial, metric, INT8 size and the varying parameters, as aligned text."""
-    columns = ["trial_id", metric] + ([SIZE_METRIC] if SIZE_METRIC in rows.columns and metric != SIZE_METRIC
-                                      else []) + param_columns(rows)
+    columns = (
+        ["trial_id", metric]
+        + ([SIZE_METRIC] if SIZE_METRIC in rows.columns and metric != SIZE_METRIC else [])
+        + param_columns(rows)
+    )
     view = rows[columns].head(top).copy()
     view.columns = [c.removeprefix(CONFIG_PREFIX) for c in columns]
     view.insert(0, "rank", range(1, len(view) + 1))
     return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-def analyze(run_dir: str | Path, metric: str | None = None, mode: str | None = None, out: str | Path | None = None,
-            top: int = 5) -> AnalysisReport:
+def analyze(
+    run_dir: str | Path, metric: str | None = None, mode: str | None = None, out: str | Path | None = None, top: int = 5
+) -> AnalysisReport:
     """Ranked table of `run_dir` and its PNG plots in `out` (default `<run_dir>/analysis`)."""
     from experiments import plots
 
@@ -231,8 +255,9 @@ def analyze(run_dir: str | Path, metric: str | None = None, mode: str | None = N
     mode = mode or (data.mode if metric == data.metric else default_mode(metric))
     rows = ranked(data.trials, metric, mode)
     out_dir = Path(out) if out is not None else Path(run_dir) / "analysis"
-    files = [plots.learning_curves(data.history, list(rows["trial_id"].head(top)), metric,
-                                   out_dir / "learning_curves.png")]
+    files = [
+        plots.learning_curves(data.history, list(rows["trial_id"].head(top)), metric, out_dir / "learning_curves.png")
+    ]
     if {"int8_accuracy", SIZE_METRIC} <= set(rows.columns):
         files.append(plots.pareto(rows, pareto_front(rows), out_dir / "pareto_accuracy_vs_size.png"))
     importances = param_importances(rows, metric, mode)

@@ -1,4 +1,5 @@
 """`experiments` command line: shipped presets and validation of experiment files for either half."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,20 +45,38 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="experiments", formatter_class=HelpFormatter,
-                                     description="Experiment files of glyphray (lpasrn and digits).")
+    parser = argparse.ArgumentParser(
+        prog="experiments",
+        formatter_class=HelpFormatter,
+        description="Experiment files of glyphray (lpasrn and digits).",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = sub.add_parser("validate", formatter_class=HelpFormatter, help="validate experiment files",
-                              description="Validate experiment files (kind detected from folder or keys).")
+    validate = sub.add_parser(
+        "validate",
+        formatter_class=HelpFormatter,
+        help="validate experiment files",
+        description="Validate experiment files (kind detected from folder or keys).",
+    )
     validate.add_argument("files", nargs="+", help="YAML files or preset names")
     validate.add_argument("--kind", choices=("lpasrn", "digits"), help="force the kind of every file")
-    validate.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                          help="override applied to every file")
+    validate.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override applied to every file",
+    )
     validate.set_defaults(handler=_cmd_validate)
 
-    presets = sub.add_parser("presets", formatter_class=HelpFormatter, help="list shipped experiment files",
-                             description="List the experiment files shipped with glyphray.")
+    presets = sub.add_parser(
+        "presets",
+        formatter_class=HelpFormatter,
+        help="list shipped experiment files",
+        description="List the experiment files shipped with glyphray.",
+    )
     presets.set_defaults(handler=_cmd_presets)
     add_analyze_parser(sub)
     return parser

@@ -4,6 +4,7 @@ Both halves (lpasrn, digits) describe their configuration as pydantic models der
 and load them through `load_config`. Every failure becomes a `UserError` that names the file (or the
 `--set` override) and the key path, so the CLI can print one line and exit 2.
 """
+
 from __future__ import annotations
 
 import copy
@@ -166,25 +167,30 @@ def _format_validation_error(err: ValidationError, source: str, overrides: dict[
         elif item["type"] == "missing":
             msg = "required key is missing"
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         got = item.get("input")
-        shown = f" (got {got!r})" if item["type"] not in ("missing", "extra_forbidden", "value_error") and \
-            not isinstance(got, (dict, list)) else ""
+        shown = (
+            f" (got {got!r})"
+            if item["type"] not in ("missing", "extra_forbidden", "value_error") and not isinstance(got, (dict, list))
+            else ""
+        )
         where = f"{loc}: " if loc else ""
         messages.append(f"{_origin(loc, msg, source, overrides)}: {where}{msg}{shown}")
     return "; ".join(messages)
 
 
-def validate_config(model_cls: type[M], data: dict[str, Any], source: str = "config",
-                    overrides: dict[str, str] | None = None) -> M:
+def validate_config(
+    model_cls: type[M], data: dict[str, Any], source: str = "config", overrides: dict[str, str] | None = None
+) -> M:
     try:
         return model_cls.model_validate(data)
     except ValidationError as err:
         raise UserError(_format_validation_error(err, source, overrides or {})) from None
 
 
-def load_config(model_cls: type[M], path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
-                kind: str | None = None) -> M:
+def load_config(
+    model_cls: type[M], path: str | os.PathLike | None = None, overrides: Sequence[str] = (), kind: str | None = None
+) -> M:
     """Load `path` (or the defaults when None), apply `--set` overrides, validate into `model_cls`."""
     if path is None:
         data: dict[str, Any] = {}

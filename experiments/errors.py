@@ -3,6 +3,7 @@
 A `UserError` is something the person running the command can fix (a bad key, a missing file, a corrupt
 image). Bugs stay ordinary exceptions so their tracebacks survive.
 """
+
 from __future__ import annotations
 
 import functools

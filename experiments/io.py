@@ -1,4 +1,5 @@
 """Atomic file writes: a killed run never leaves a half-written file that a later run would load."""
+
 from __future__ import annotations
 
 import contextlib
@@ -80,8 +81,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     ensure_folder(target.parent)
     with _writing(target):
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
-                                        dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
         os.close(fd)
     tmp = Path(tmp_name)
     try:

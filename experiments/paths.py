@@ -6,6 +6,7 @@ command runs inside a temporary copy of that folder which the cluster deletes wi
 found there was uploaded on purpose (files that `.gitignore` excludes, such as `runs/`, are not), but an output
 written there is lost, so a relative output path in a job is refused with a line that says what to pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,10 +61,12 @@ def output_location(location: str | os.PathLike, key: str) -> str:
         return str(location)
     path = Path(location).expanduser()
     if not path.is_absolute() and in_ray_job_working_dir():
-        raise UserError(f"{key}={location}: a relative path in a Ray job lands in the job's temporary copy of "
-                        f"--working-dir, which the cluster deletes; pass an absolute path that every node sees "
-                        f"(on a one-machine cluster: \"$PWD/{location}\" from the submitting shell) or an s3:// or "
-                        "gs:// URI")
+        raise UserError(
+            f"{key}={location}: a relative path in a Ray job lands in the job's temporary copy of "
+            f"--working-dir, which the cluster deletes; pass an absolute path that every node sees "
+            f'(on a one-machine cluster: "$PWD/{location}" from the submitting shell) or an s3:// or '
+            "gs:// URI"
+        )
     return str(path.resolve())
 
 
@@ -71,5 +74,7 @@ def missing_input_hint() -> str:
     """What to add to a 'not found' message for an input: in a Ray job, why it may not have been uploaded."""
     if not in_ray_job_working_dir():
         return ""
-    return (" (this Ray job runs in an uploaded copy of --working-dir, without what .gitignore excludes such as "
-            "runs/: pass an absolute path that every node sees, or keep the data inside the working dir)")
+    return (
+        " (this Ray job runs in an uploaded copy of --working-dir, without what .gitignore excludes such as "
+        "runs/: pass an absolute path that every node sees, or keep the data inside the working dir)"
+    )

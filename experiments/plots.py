@@ -3,6 +3,7 @@
 Every axis carries values in its own units: sizes in KB, small numbers written out (no e-notation),
 categories by name, parameters spanning orders of magnitude on a log scale.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -172,20 +173,23 @@ def _parallel_axis(column: pd.Series) -> _Axis:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         data = values.to_numpy(dtype=float)
         log = _log_scaled(data)
-        forward, back = (np.log10, lambda v: 10.0 ** v) if log else (lambda v: v, lambda v: v)
+        forward, back = (np.log10, lambda v: 10.0**v) if log else (lambda v: v, lambda v: v)
         low, high = float(forward(data.min())), float(forward(data.max()))
         pad = _PAD * ((high - low) or 1.0)
         low, high = low - pad, high + pad
         positions = (forward(column.astype(float).to_numpy()) - low) / (high - low)
         ticks = _numeric_ticks(data, log)
-        return _Axis(positions, (float(back(low)), float(back(high))), log, ticks,
-                     _distinct_labels(ticks, str(column.name)))
+        return _Axis(
+            positions, (float(back(low)), float(back(high))), log, ticks, _distinct_labels(ticks, str(column.name))
+        )
     categories = sorted(values.astype(str).unique())
     index = {c: i for i, c in enumerate(categories)}
     pad = _PAD * max(1, len(categories) - 1) + (0.5 if len(categories) == 1 else 0.0)
     low, high = -pad, len(categories) - 1 + pad
-    raw = np.array([index[str(v)] if v is not None and not (isinstance(v, float) and np.isnan(v)) else np.nan
-                    for v in column], dtype=float)
+    raw = np.array(
+        [index[str(v)] if v is not None and not (isinstance(v, float) and np.isnan(v)) else np.nan for v in column],
+        dtype=float,
+    )
     return _Axis((raw - low) / (high - low), (low, high), False, list(range(len(categories))), categories)
 
 
@@ -196,8 +200,9 @@ def parallel_coordinates_figure(trials: pd.DataFrame, params: list[str], metric:
     from matplotlib.colors import Normalize
     from matplotlib.ticker import NullLocator
 
-    plt, (fig, (ax, cax)) = _figure(max(7.0, 1.6 * (len(params) + 1) + 1.0), 4.8, ncols=2,
-                                    gridspec_kw={"width_ratios": [40, 1]})
+    plt, (fig, (ax, cax)) = _figure(
+        max(7.0, 1.6 * (len(params) + 1) + 1.0), 4.8, ncols=2, gridspec_kw={"width_ratios": [40, 1]}
+    )
     columns = params + [metric]
     axes = [_parallel_axis(trials[c]) for c in columns]
     scores = trials[metric].astype(float).to_numpy()

@@ -1,4 +1,5 @@
 """Connecting a command to Ray, the same way for both halves."""
+
 from __future__ import annotations
 
 import logging
@@ -22,9 +23,13 @@ def connect(log_to_driver: bool = True) -> str:
     address = os.environ.get("RAY_ADDRESS") or "local"
     env_vars = {key: value for key, value in os.environ.items() if key.startswith("GLYPHRAY_")}
     try:
-        ray.init(address=address, include_dashboard=False if address == "local" else None,
-                 logging_level=logging.WARNING, log_to_driver=log_to_driver,
-                 runtime_env={"env_vars": env_vars} if env_vars else None)
+        ray.init(
+            address=address,
+            include_dashboard=False if address == "local" else None,
+            logging_level=logging.WARNING,
+            log_to_driver=log_to_driver,
+            runtime_env={"env_vars": env_vars} if env_vars else None,
+        )
     except Exception as err:  # noqa: BLE001 - Ray raises many types here; all mean "no cluster to run on"
         raise UserError(_start_failure(address, err)) from None
     return "local instance" if address == "local" else f"cluster {address}"
@@ -34,11 +39,15 @@ def _start_failure(address: str, err: Exception) -> str:
     """One line: what failed, Ray's own reason, and what to try."""
     reason = " ".join(str(err).split())[:300] or err.__class__.__name__
     if "authentication" in reason.lower() or "token" in reason.lower():
-        advice = ("the cluster wants its token: export RAY_AUTH_MODE=token and make it readable (~/.ray/auth_token, "
-                  "RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN)")
+        advice = (
+            "the cluster wants its token: export RAY_AUTH_MODE=token and make it readable (~/.ray/auth_token, "
+            "RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN)"
+        )
     elif address == "local":
-        advice = ("a local Ray could not start; on a loaded machine try again, free memory or disk (/tmp/ray), or "
-                  "train without Ray with --local where the command has it")
+        advice = (
+            "a local Ray could not start; on a loaded machine try again, free memory or disk (/tmp/ray), or "
+            "train without Ray with --local where the command has it"
+        )
     else:
         advice = f"check that the cluster at RAY_ADDRESS={address} is up (`ray status --address {address}`)"
     where = "starting a local Ray" if address == "local" else f"connecting to Ray at {address}"

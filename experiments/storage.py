@@ -6,6 +6,7 @@ store. An object appears in S3 or GCS only once its upload completes, so a reade
 just as `experiments.io.atomic_path` guarantees on a disk. Credentials and endpoints come from the usual
 environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AWS_ENDPOINT_URL for S3-compatible stores such as MinIO).
 """
+
 from __future__ import annotations
 
 import functools
@@ -127,8 +128,11 @@ class MirroredFolder:
         self.remote = is_uri(location)
         if self.remote:
             tag = hashlib.sha1(self.location.encode()).hexdigest()[:10]
-            self.local = Path(local) if local is not None else Path(
-                tempfile.mkdtemp(prefix=f"glyphray-{Path(self.location).name}-{tag}-"))
+            self.local = (
+                Path(local)
+                if local is not None
+                else Path(tempfile.mkdtemp(prefix=f"glyphray-{Path(self.location).name}-{tag}-"))
+            )
             self.local.mkdir(parents=True, exist_ok=True)
         else:
             self.local = Path(location)

@@ -2,6 +2,7 @@
 
 Heavy modules (torch, rendering) are imported inside the handlers so `--help` stays instant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,16 +11,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments.cli_common import (
-    HelpFormatter, add_config_arguments, console_entrypoints, print_or_save_config)
+from experiments.cli_common import HelpFormatter, add_config_arguments, console_entrypoints, print_or_save_config
 from experiments.errors import UserError
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from lpasrn.data.synth import SynthConfig, render_dataset
 
-    cfg = SynthConfig(tracks=args.tracks, layout=args.layout, seed=args.seed, hr_size=tuple(args.hr_size),
-                      scale=args.scale, frames=args.frames, style=args.style, test_only=args.test_only)
+    cfg = SynthConfig(
+        tracks=args.tracks,
+        layout=args.layout,
+        seed=args.seed,
+        hr_size=tuple(args.hr_size),
+        scale=args.scale,
+        frames=args.frames,
+        style=args.style,
+        test_only=args.test_only,
+    )
     summary = render_dataset(args.out, cfg, overwrite=args.overwrite, progress=sys.stderr.isatty())
     layouts = ", ".join(f"{name} {count}" for name, count in summary.layouts.items())
     splits = ", ".join(f"{name} {count}" for name, count in summary.splits.items())
@@ -38,19 +46,30 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 def _cmd_pack(args: argparse.Namespace) -> int:
     from lpasrn.data.packed import pack_dataset
 
-    summary = pack_dataset(args.root, args.out, args.shard_size, args.split_file, args.skip_bad,
-                           progress=sys.stderr.isatty(), overwrite=args.overwrite)
+    summary = pack_dataset(
+        args.root,
+        args.out,
+        args.shard_size,
+        args.split_file,
+        args.skip_bad,
+        progress=sys.stderr.isatty(),
+        overwrite=args.overwrite,
+    )
     for track_id, reason in summary.skipped_tracks.items():
         print(f"skipped {track_id}: {reason}", file=sys.stderr)
     manifest = summary.manifest
-    splits = ", ".join(f"{split} {manifest.num_tracks(split)} tracks / {manifest.num_samples(split)} frame pairs"
-                       for split in ("train", "val", "test"))
+    splits = ", ".join(
+        f"{split} {manifest.num_tracks(split)} tracks / {manifest.num_samples(split)} frame pairs"
+        for split in ("train", "val", "test")
+    )
     if summary.already_complete:
         print(f"{summary.location}: already packed, nothing to do ({len(manifest.shards)} shards; {splits})")
         return 0
     resumed = f", {summary.resumed} already there from an interrupted pack" if summary.resumed else ""
-    print(f"wrote {summary.written} shards{resumed} and manifest.json to {summary.location} ({splits}; "
-          f"{manifest.split_origin})")
+    print(
+        f"wrote {summary.written} shards{resumed} and manifest.json to {summary.location} ({splits}; "
+        f"{manifest.split_origin})"
+    )
     return 0
 
 
@@ -72,21 +91,28 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
         manifest = packed.read_manifest(root)
         # Without --verify-images only the small columns are read: counts and consistency, not the frames.
         splits, skipped = packed.read_split_tracks(root, with_frames=args.verify_images, manifest=manifest), {}
-        print(f"packed dataset {manifest.location}: {len(manifest.shards)} shards, split by its split column "
-              f"({manifest.split_origin})")
+        print(
+            f"packed dataset {manifest.location}: {len(manifest.shards)} shards, split by its split column "
+            f"({manifest.split_origin})"
+        )
     else:
         splits, skipped = build_splits(root, split_file, ratios, seed, skip_bad=args.skip_bad)
         used = resolve_split_file(root, split_file)
-        print(f"split by {used}" if used else
-              f"no split file: random split by track, ratios {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}")
+        print(
+            f"split by {used}"
+            if used
+            else f"no split file: random split by track, ratios {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}"
+        )
     for track_id, reason in skipped.items():
         print(f"skipped {track_id}: {reason}", file=sys.stderr)
     images = 0
     for name, tracks in splits.items():
         layouts = {layout: sum(t.layout == layout for t in tracks) for layout in ("Brazilian", "Mercosur")}
         frames = sum(t.num_frames for t in tracks)
-        print(f"{name:<5} {len(tracks):>6} tracks {frames:>7} frame pairs  "
-              f"Brazilian {layouts['Brazilian']}, Mercosur {layouts['Mercosur']}")
+        print(
+            f"{name:<5} {len(tracks):>6} tracks {frames:>7} frame pairs  "
+            f"Brazilian {layouts['Brazilian']}, Mercosur {layouts['Mercosur']}"
+        )
         if args.verify_images:
             for track in tracks:
                 for path in track.lr_paths + track.hr_paths:
@@ -100,8 +126,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     odd = odd_tracks(track for tracks in splits.values() for track in tracks)
     for directory, problem in odd.items():
         print(f"odd frame sizes in {directory}: {problem}", file=sys.stderr)
-    print(f"{len(odd)} tracks with odd frame sizes (LR larger than HR, or far from a plate's shape; "
-          "resized anyway)")
+    print(f"{len(odd)} tracks with odd frame sizes (LR larger than HR, or far from a plate's shape; resized anyway)")
     if skipped:
         print(f"skipped {len(skipped)} bad tracks")
     return 0
@@ -165,8 +190,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         build_splits(data.root, data.split_file, data.split_ratios, data.split_seed, data.skip_bad)
     if args.local:
         if cfg.run.num_workers > 1:
-            logging.getLogger("lpasrn").warning("--local runs one process; run.num_workers=%d is ignored",
-                                                cfg.run.num_workers)
+            logging.getLogger("lpasrn").warning(
+                "--local runs one process; run.num_workers=%d is ignored", cfg.run.num_workers
+            )
         launcher = LocalLauncher()
     else:
         from lpasrn.ray_glue.cluster import check_resources, connect
@@ -194,8 +220,16 @@ def _device(requested: str) -> str:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lpasrn.evaluation import evaluate, write_grid, write_report
 
-    result = evaluate(args.checkpoint, args.data, args.split, args.split_file, args.constrain_layout,
-                      _device(args.device), lr_ocr=args.lr_ocr, independent_ocr=args.independent_ocr)
+    result = evaluate(
+        args.checkpoint,
+        args.data,
+        args.split,
+        args.split_file,
+        args.constrain_layout,
+        _device(args.device),
+        lr_ocr=args.lr_ocr,
+        independent_ocr=args.independent_ocr,
+    )
     print(result.table())
     if args.report:
         print(f"wrote {write_report(result, args.report)}")
@@ -230,8 +264,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     written = write_submission(args.out, predictions)
     backend = "ONNX Runtime" if args.onnx else "PyTorch"
-    print(f"wrote {len(predictions)} tracks to {written} (fusion {args.fusion}, {backend}, "
-          f"{len(predictions) / max(seconds, 1e-9):.1f} tracks/s)")
+    print(
+        f"wrote {len(predictions)} tracks to {written} (fusion {args.fusion}, {backend}, "
+        f"{len(predictions) / max(seconds, 1e-9):.1f} tracks/s)"
+    )
     return 0
 
 
@@ -239,8 +275,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lpasrn.deploy import export_onnx
 
     report = export_onnx(args.checkpoint, args.out, overwrite=args.overwrite, opset=args.opset)
-    print(f"wrote {report.folder}/generator.onnx, ocr.onnx and meta.json (OCR: {report.ocr_decoding}); "
-          f"ONNX Runtime vs PyTorch on 4 random plates: max logit difference {report.max_logit_difference:.2e}")
+    print(
+        f"wrote {report.folder}/generator.onnx, ocr.onnx and meta.json (OCR: {report.ocr_decoding}); "
+        f"ONNX Runtime vs PyTorch on 4 random plates: max logit difference {report.max_logit_difference:.2e}"
+    )
     return 0
 
 
@@ -263,13 +301,20 @@ def _checkpoint_errors_as_user_errors(handler: Callable[[argparse.Namespace], in
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lpasrn", formatter_class=HelpFormatter,
-                                     description="License-plate super-resolution (SwinIR + PARSeq) on Ray.")
+    parser = argparse.ArgumentParser(
+        prog="lpasrn",
+        formatter_class=HelpFormatter,
+        description="License-plate super-resolution (SwinIR + PARSeq) on Ray.",
+    )
     parser.add_argument("--debug", action="store_true", help="verbose logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    synth = sub.add_parser("synth", formatter_class=HelpFormatter, help="render synthetic plate tracks",
-                           description="Render LR/HR plate tracks in the UFPR-SR-Plates layout, with split.txt.")
+    synth = sub.add_parser(
+        "synth",
+        formatter_class=HelpFormatter,
+        help="render synthetic plate tracks",
+        description="Render LR/HR plate tracks in the UFPR-SR-Plates layout, with split.txt.",
+    )
     synth.add_argument("--out", required=True, type=Path, help="output dataset folder")
     synth.add_argument("--tracks", type=int, default=100, help="number of tracks")
     synth.add_argument("--layout", choices=("brazilian", "mercosur", "mixed"), default="mixed")
@@ -278,17 +323,28 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--scale", type=int, default=2, help="LR = HR / scale")
     synth.add_argument("--frames", type=int, default=5, help="frames per track")
     # No argparse choices: a bad style is SynthConfig's one-line error, not a usage dump.
-    synth.add_argument("--style", default="standard", metavar="{standard,heldout,varied}",
-                       help="heldout: the same tracks rendered unlike training (another typeface and plate art, "
-                            "colour casts, shadows, motion blur, heavy JPEG), to test generalisation; varied: "
-                            "training data with randomised typefaces (never heldout's) and LR degradations")
-    synth.add_argument("--test-only", action="store_true",
-                       help="write no split.txt: the whole folder is one test set (lpasrn evaluate scores every track)")
+    synth.add_argument(
+        "--style",
+        default="standard",
+        metavar="{standard,heldout,varied}",
+        help="heldout: the same tracks rendered unlike training (another typeface and plate art, "
+        "colour casts, shadows, motion blur, heavy JPEG), to test generalisation; varied: "
+        "training data with randomised typefaces (never heldout's) and LR degradations",
+    )
+    synth.add_argument(
+        "--test-only",
+        action="store_true",
+        help="write no split.txt: the whole folder is one test set (lpasrn evaluate scores every track)",
+    )
     synth.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     synth.set_defaults(handler=_cmd_synth)
 
-    preview = sub.add_parser("preview", formatter_class=HelpFormatter, help="contact sheet of LR/HR pairs",
-                             description="Write a PNG contact sheet of LR/HR pairs with their text.")
+    preview = sub.add_parser(
+        "preview",
+        formatter_class=HelpFormatter,
+        help="contact sheet of LR/HR pairs",
+        description="Write a PNG contact sheet of LR/HR pairs with their text.",
+    )
     preview.add_argument("root", type=Path, help="dataset folder")
     preview.add_argument("--out", required=True, type=Path, help="output PNG")
     preview.add_argument("--max-tracks", type=int, default=24)
@@ -296,43 +352,69 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(handler=_cmd_preview)
 
     pack = sub.add_parser(
-        "pack", formatter_class=HelpFormatter, help="track folders -> Parquet shards (local, s3://, gs://)",
+        "pack",
+        formatter_class=HelpFormatter,
+        help="track folders -> Parquet shards (local, s3://, gs://)",
         description="Write the tracks under ROOT as Parquet shards at --out (a folder, s3://bucket/prefix or "
-                    "gs://...): one row per LR/HR frame pair with the frames' encoded bytes, text, layout, track id, "
-                    "frame number, split and sample index. Shards are written atomically and manifest.json last; the "
-                    "same command again resumes an interrupted pack. Train on it with data.root=URI.")
+        "gs://...): one row per LR/HR frame pair with the frames' encoded bytes, text, layout, track id, "
+        "frame number, split and sample index. Shards are written atomically and manifest.json last; the "
+        "same command again resumes an interrupted pack. Train on it with data.root=URI.",
+    )
     pack.add_argument("root", type=Path, help="dataset folder (track folders and annotations.json)")
     pack.add_argument("--out", required=True, help="where the shards go: a folder, s3://... or gs://...")
     pack.add_argument("--shard-size", type=int, default=500, help="tracks per shard")
-    pack.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present, else "
-                                                      "the 0.8/0.1/0.1 ratio split with seed 0); stored in the shards")
+    pack.add_argument(
+        "--split-file",
+        type=Path,
+        help="split file (default: ROOT/split.txt when present, else "
+        "the 0.8/0.1/0.1 ratio split with seed 0); stored in the shards",
+    )
     pack.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
-    pack.add_argument("--overwrite", action="store_true",
-                      help="delete whatever is at --out first (another pack, an unfinished one, other files)")
+    pack.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete whatever is at --out first (another pack, an unfinished one, other files)",
+    )
     pack.set_defaults(handler=_cmd_pack)
 
-    check = sub.add_parser("check-data", formatter_class=HelpFormatter, help="scan and split a dataset",
-                           description="Scan a dataset (ROOT, or data.* of --config), validate every "
-                                       "annotation and print the split sizes.")
-    check.add_argument("root", nargs="?", help="dataset folder or packed dataset (a URI, or a folder written by "
-                                               "lpasrn pack; default: data.root of --config)")
+    check = sub.add_parser(
+        "check-data",
+        formatter_class=HelpFormatter,
+        help="scan and split a dataset",
+        description="Scan a dataset (ROOT, or data.* of --config), validate every "
+        "annotation and print the split sizes.",
+    )
+    check.add_argument(
+        "root",
+        nargs="?",
+        help="dataset folder or packed dataset (a URI, or a folder written by "
+        "lpasrn pack; default: data.root of --config)",
+    )
     check.add_argument("--split-file", type=Path, help="split file (default: ROOT/split.txt when present)")
     add_config_arguments(check, default="lp_asrn_tiny")
     check.add_argument("--skip-bad", action="store_true", help="count and skip bad tracks instead of failing")
     check.add_argument("--verify-images", action="store_true", help="decode every image")
     check.set_defaults(handler=_cmd_check_data)
 
-    config = sub.add_parser("config", formatter_class=HelpFormatter, help="validate and print a config",
-                            description="Validate an experiment file with overrides and print the result.")
+    config = sub.add_parser(
+        "config",
+        formatter_class=HelpFormatter,
+        help="validate and print a config",
+        description="Validate an experiment file with overrides and print the result.",
+    )
     add_config_arguments(config, default="lp_asrn")
     config.add_argument("--out", type=Path, help="write config.resolved.yaml into this folder instead")
     config.set_defaults(handler=_cmd_config)
 
-    train = sub.add_parser("train", formatter_class=HelpFormatter, help="run the progressive stages",
-                           description="Run stages 0..4 (or one with --stage) in one Ray Train run, each stage "
-                                       "seeded by the previous stage's best checkpoint. Without --local and "
-                                       "RAY_ADDRESS a local Ray starts by itself. The same command again resumes an "
-                                       "interrupted run.")
+    train = sub.add_parser(
+        "train",
+        formatter_class=HelpFormatter,
+        help="run the progressive stages",
+        description="Run stages 0..4 (or one with --stage) in one Ray Train run, each stage "
+        "seeded by the previous stage's best checkpoint. Without --local and "
+        "RAY_ADDRESS a local Ray starts by itself. The same command again resumes an "
+        "interrupted run.",
+    )
     add_config_arguments(train, default="lp_asrn")
     train.add_argument("--stage", type=int, help="run only this stage (seeded by stage N-1 of the same run)")
     train.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
@@ -343,71 +425,111 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--local", action="store_true", help="train in this process, no Ray (one GPU or the CPU)")
     train.set_defaults(handler=_cmd_train)
 
-    evaluate = sub.add_parser("evaluate", formatter_class=HelpFormatter, help="recognition rate, PSNR, SSIM",
-                              description="Word and character accuracy, PSNR and SSIM of a bundle on a dataset "
-                                          "split, beside the same OCR on bicubic-up-scaled LR and on HR; then "
-                                          "each row per track as the ICPR 2026 LRLPR benchmark scores it: track "
-                                          "recognition rate, character accuracy and confidence gap per fusion "
-                                          "(vote, mean_prob, weighted_prob, mean_logprob) beside the single-frame "
-                                          "rate.")
-    evaluate.add_argument("--checkpoint", required=True,
-                          help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
-    evaluate.add_argument("--data", required=True, help="dataset folder, or a packed dataset (lpasrn pack: a URI "
-                                                        "such as s3://..., or its folder)")
-    evaluate.add_argument("--split", choices=("train", "val", "test"),
-                          help="split to score (default test; a folder without a split file is scored whole)")
+    evaluate = sub.add_parser(
+        "evaluate",
+        formatter_class=HelpFormatter,
+        help="recognition rate, PSNR, SSIM",
+        description="Word and character accuracy, PSNR and SSIM of a bundle on a dataset "
+        "split, beside the same OCR on bicubic-up-scaled LR and on HR; then "
+        "each row per track as the ICPR 2026 LRLPR benchmark scores it: track "
+        "recognition rate, character accuracy and confidence gap per fusion "
+        "(vote, mean_prob, weighted_prob, mean_logprob) beside the single-frame "
+        "rate.",
+    )
+    evaluate.add_argument(
+        "--checkpoint", required=True, help="inference bundle or stage checkpoint (a path or a URI such as s3://...)"
+    )
+    evaluate.add_argument(
+        "--data",
+        required=True,
+        help="dataset folder, or a packed dataset (lpasrn pack: a URI such as s3://..., or its folder)",
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        help="split to score (default test; a folder without a split file is scored whole)",
+    )
     evaluate.add_argument("--split-file", type=Path, help="split file (default: DATA/split.txt when present)")
-    evaluate.add_argument("--constrain-layout", action="store_true",
-                          help="read letters/digits where each plate's layout wants them")
-    evaluate.add_argument("--lr-ocr", metavar="CHECKPOINT",
-                          help="also read the bicubic LR with this bundle's OCR, trained on LR frames "
-                               "(stage 0 with stages.0.ocr_input=lr): the OCR-only baseline")
-    evaluate.add_argument("--independent-ocr", metavar="CHECKPOINT",
-                          help="read SR, bicubic and HR again with this bundle's OCR (trained on HR only, never "
-                               "used to train the generator): legibility to a reader the generator did not fit")
+    evaluate.add_argument(
+        "--constrain-layout", action="store_true", help="read letters/digits where each plate's layout wants them"
+    )
+    evaluate.add_argument(
+        "--lr-ocr",
+        metavar="CHECKPOINT",
+        help="also read the bicubic LR with this bundle's OCR, trained on LR frames "
+        "(stage 0 with stages.0.ocr_input=lr): the OCR-only baseline",
+    )
+    evaluate.add_argument(
+        "--independent-ocr",
+        metavar="CHECKPOINT",
+        help="read SR, bicubic and HR again with this bundle's OCR (trained on HR only, never "
+        "used to train the generator): legibility to a reader the generator did not fit",
+    )
     evaluate.add_argument("--report", type=Path, help="write the metrics as JSON")
     evaluate.add_argument("--grid", type=Path, help="write a PNG of the worst and best cases")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.set_defaults(handler=_cmd_evaluate)
 
-    infer = sub.add_parser("infer", formatter_class=HelpFormatter, help="read plates from LR images",
-                           description="Super-resolve LR plate images and read them.")
+    infer = sub.add_parser(
+        "infer",
+        formatter_class=HelpFormatter,
+        help="read plates from LR images",
+        description="Super-resolve LR plate images and read them.",
+    )
     infer.add_argument("images", nargs="+", type=Path, help="LR plate images")
-    infer.add_argument("--checkpoint", required=True,
-                       help="inference bundle or stage checkpoint (a path or a URI such as s3://...)")
-    infer.add_argument("--out", type=Path, help="folder for the SR images (<stem>_sr.png, keeping the inputs' "
-                                                "paths relative to their common folder)")
+    infer.add_argument(
+        "--checkpoint", required=True, help="inference bundle or stage checkpoint (a path or a URI such as s3://...)"
+    )
+    infer.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the SR images (<stem>_sr.png, keeping the inputs' paths relative to their common folder)",
+    )
     infer.add_argument("--layout", choices=("brazilian", "mercosur"), help="constrain reading to this layout")
     infer.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     infer.set_defaults(handler=_cmd_infer)
 
     predict = sub.add_parser(
-        "predict", formatter_class=HelpFormatter, help="submission file for a test set (LR frames only)",
+        "predict",
+        formatter_class=HelpFormatter,
+        help="submission file for a test set (LR frames only)",
         description="Read every track folder below --data from its LR frames alone (HR frames and annotations are "
-                    "not needed, and ignored when present), fuse each track's frames into one plate and a confidence, "
-                    "and write the ICPR 2026 LRLPR submission: one line 'track_id,plate_text;confidence' per track. "
-                    "The track id is the folder's path relative to --data.")
+        "not needed, and ignored when present), fuse each track's frames into one plate and a confidence, "
+        "and write the ICPR 2026 LRLPR submission: one line 'track_id,plate_text;confidence' per track. "
+        "The track id is the folder's path relative to --data.",
+    )
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="inference bundle or stage checkpoint (PyTorch; a path or a URI)")
-    source.add_argument("--onnx", type=Path, metavar="DIR", help="folder from lpasrn export --format onnx "
-                                                                 "(ONNX Runtime)")
+    source.add_argument(
+        "--onnx", type=Path, metavar="DIR", help="folder from lpasrn export --format onnx (ONNX Runtime)"
+    )
     predict.add_argument("--data", required=True, type=Path, help="test folder holding the track folders")
     predict.add_argument("--out", required=True, type=Path, help="submission file to write")
     # No argparse choices: a bad fusion is one line from predict(), not a usage dump.
-    predict.add_argument("--fusion", default="weighted_prob", metavar="{vote,mean_prob,weighted_prob,mean_logprob}",
-                         help="how a track's frames become one plate (see lpasrn evaluate's fusion table)")
+    predict.add_argument(
+        "--fusion",
+        default="weighted_prob",
+        metavar="{vote,mean_prob,weighted_prob,mean_logprob}",
+        help="how a track's frames become one plate (see lpasrn evaluate's fusion table)",
+    )
     predict.add_argument("--batch-tracks", type=int, default=16, help="tracks read per batch (5 frames each)")
-    predict.add_argument("--decode", choices=("ar", "nar"),
-                         help="PARSeq decoding (default: the model's own, autoregressive; the ONNX graph is nar)")
+    predict.add_argument(
+        "--decode",
+        choices=("ar", "nar"),
+        help="PARSeq decoding (default: the model's own, autoregressive; the ONNX graph is nar)",
+    )
     predict.add_argument("--threads", type=int, default=0, help="CPU threads (0: the library's default)")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.set_defaults(handler=_cmd_predict)
 
     export = sub.add_parser(
-        "export", formatter_class=HelpFormatter, help="deployable ONNX graphs of a bundle",
+        "export",
+        formatter_class=HelpFormatter,
+        help="deployable ONNX graphs of a bundle",
         description="Write the generator and the OCR as ONNX graphs with a dynamic batch size (generator.onnx, "
-                    "ocr.onnx, meta.json): the OCR reads a fixed 7-character plate without a loop (PARSeq: "
-                    "non-autoregressive decoding and its refinement rounds). Run them with lpasrn predict --onnx.")
+        "ocr.onnx, meta.json): the OCR reads a fixed 7-character plate without a loop (PARSeq: "
+        "non-autoregressive decoding and its refinement rounds). Run them with lpasrn predict --onnx.",
+    )
     export.add_argument("--checkpoint", required=True, help="inference bundle or stage checkpoint")
     export.add_argument("--format", required=True, choices=("onnx",), help="export format")
     export.add_argument("--out", required=True, type=Path, help="output folder")
@@ -415,15 +537,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     export.set_defaults(handler=_cmd_export)
 
-    summary = sub.add_parser("model-summary", formatter_class=HelpFormatter, help="parameter counts and shapes",
-                             description="Print parameter counts per component of the generator and the OCR, "
-                                         "and the generator's output shape for the configured LR size.")
+    summary = sub.add_parser(
+        "model-summary",
+        formatter_class=HelpFormatter,
+        help="parameter counts and shapes",
+        description="Print parameter counts per component of the generator and the OCR, "
+        "and the generator's output shape for the configured LR size.",
+    )
     add_config_arguments(summary, default="lp_asrn")
     summary.set_defaults(handler=_cmd_model_summary)
 
-    models = sub.add_parser("list-models", formatter_class=HelpFormatter, help="registered generators and OCRs",
-                            description="Print every registered generator preset and OCR, one per line, with its "
-                                        "parameter count and settings (window, embed dim, ...).")
+    models = sub.add_parser(
+        "list-models",
+        formatter_class=HelpFormatter,
+        help="registered generators and OCRs",
+        description="Print every registered generator preset and OCR, one per line, with its "
+        "parameter count and settings (window, embed dim, ...).",
+    )
     models.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="the generators' up-scaling factor")
     models.set_defaults(handler=_cmd_list_models)
 

@@ -3,11 +3,13 @@
 Key names follow the LP-ASRN seed (`model.swinir_embed_dim`, `loss.lambda_lcofl`, stage blocks with `name,
 epochs, lr, loss_components, freeze_ocr, update_confusion, hard_mining`) so its users feel at home.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -91,10 +93,12 @@ class ModelConfig(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _heads_divide_embedding(self) -> "ModelConfig":
+    def _heads_divide_embedding(self) -> ModelConfig:
         if self.swinir_embed_dim % self.swinir_num_heads:
-            raise ValueError(f"swinir_embed_dim ({self.swinir_embed_dim}) must be divisible by "
-                             f"swinir_num_heads ({self.swinir_num_heads})")
+            raise ValueError(
+                f"swinir_embed_dim ({self.swinir_embed_dim}) must be divisible by "
+                f"swinir_num_heads ({self.swinir_num_heads})"
+            )
         return self
 
 
@@ -153,7 +157,7 @@ class StageConfig(StrictModel):
     ocr_input: Literal["hr", "lr"] = "hr"
 
     @model_validator(mode="after")
-    def _consistent(self) -> "StageConfig":
+    def _consistent(self) -> StageConfig:
         if "ocr" in self.loss_components and self.freeze_ocr:
             raise ValueError("loss component 'ocr' trains the OCR, so freeze_ocr must be false")
         if "ocr" in self.loss_components and len(self.loss_components) > 1:
@@ -172,11 +176,18 @@ def default_stage_table() -> list[StageConfig]:
     return [
         StageConfig(name="pretrain", epochs=50, lr=5e-4, loss_components=["ocr"], freeze_ocr=False),
         StageConfig(name="warmup", epochs=30, lr=1e-4, loss_components=["l1"], freeze_ocr=True),
-        StageConfig(name="lcofl", epochs=200, lr=2e-4, loss_components=["l1", "lcofl"], freeze_ocr=True,
-                    update_confusion=True),
+        StageConfig(
+            name="lcofl", epochs=200, lr=2e-4, loss_components=["l1", "lcofl"], freeze_ocr=True, update_confusion=True
+        ),
         StageConfig(name="finetune", epochs=100, lr=1e-5, loss_components=["l1", "lcofl"], freeze_ocr=False),
-        StageConfig(name="hard_mining", epochs=50, lr=5e-6, loss_components=["l1", "lcofl"], freeze_ocr=True,
-                    hard_mining=HardMiningConfig()),
+        StageConfig(
+            name="hard_mining",
+            epochs=50,
+            lr=5e-6,
+            loss_components=["l1", "lcofl"],
+            freeze_ocr=True,
+            hard_mining=HardMiningConfig(),
+        ),
     ]
 
 
@@ -207,13 +218,17 @@ class LpasrnConfig(StrictModel):
     stages: list[StageConfig] = Field(default_factory=default_stage_table)
     run: RunConfig = RunConfig()
 
-    def with_absolute_paths(self) -> "LpasrnConfig":
+    def with_absolute_paths(self) -> LpasrnConfig:
         """Every path resolved as `experiments.paths` does for both halves, so Ray workers (which start in their
         own folder) find the same files, and a Ray job never writes into its temporary working-dir copy."""
-        data = self.data.model_copy(update={
-            "root": paths.input_location(self.data.root) if paths.is_uri(self.data.root)
-            else paths.input_path(self.data.root),
-            "split_file": paths.input_path(self.data.split_file) if self.data.split_file else None})
+        data = self.data.model_copy(
+            update={
+                "root": paths.input_location(self.data.root)
+                if paths.is_uri(self.data.root)
+                else paths.input_path(self.data.root),
+                "split_file": paths.input_path(self.data.split_file) if self.data.split_file else None,
+            }
+        )
         pretrained = self.ocr.pretrained_path
         ocr = self.ocr.model_copy(update={"pretrained_path": pretrained and paths.input_location(pretrained)})
         run = self.run.model_copy(update={"storage_path": self.run.storage_uri()})

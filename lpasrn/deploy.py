@@ -16,6 +16,7 @@ Exported with the TorchScript exporter (`dynamo=False`): the dynamo exporter can
 windowed attention. PARSeq's input resize (bicubic with anti-aliasing, which ONNX `Resize` does not reproduce) is
 exported as two constant matrices, the exact linear map PyTorch applies, so the graphs match PyTorch to ~1e-6.
 """
+
 from __future__ import annotations
 
 import copy
@@ -112,17 +113,27 @@ def ocr_graph(ocr: nn.Module, image_size: Sequence[int]) -> nn.Module:
 
 
 def ocr_decoding(ocr: nn.Module) -> str:
-    return (f"non-autoregressive, {ocr.refine_iters} refinement round(s)" if isinstance(ocr, PARSeq)
-            else "one classifier per slot")
+    return (
+        f"non-autoregressive, {ocr.refine_iters} refinement round(s)"
+        if isinstance(ocr, PARSeq)
+        else "one classifier per slot"
+    )
 
 
 def _export(module: nn.Module, example: Tensor, path: Path, input_name: str, output_name: str, opset: int) -> None:
     module.eval()  # a wrapper starts in training mode, and the exporter restores that mode recursively
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings for the fixed sizes, exporter deprecation notices
-        torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=[input_name],
-                          output_names=[output_name], opset_version=opset,
-                          dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=[input_name],
+            output_names=[output_name],
+            opset_version=opset,
+            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+        )
 
 
 @dataclass
@@ -132,8 +143,9 @@ class ExportReport:
     ocr_decoding: str
 
 
-def export_onnx(bundle: str | Path, out: str | Path, overwrite: bool = False,
-                opset: int = DEFAULT_OPSET) -> ExportReport:
+def export_onnx(
+    bundle: str | Path, out: str | Path, overwrite: bool = False, opset: int = DEFAULT_OPSET
+) -> ExportReport:
     """Write `generator.onnx`, `ocr.onnx` and `meta.json` for a bundle into `out`, atomically; then run both
     graphs on four random LR plates and report the largest logit difference from PyTorch."""
     from lpasrn.training.bundle import load_bundle
@@ -146,12 +158,23 @@ def export_onnx(bundle: str | Path, out: str | Path, overwrite: bool = False,
     frames = cfg.model.generator_frames
     lr_shape = (3, *lr_size) if frames == 1 else (frames, 3, *lr_size)  # multi-frame: [N, K, 3, h, w]
     example_lr = torch.rand(2, *lr_shape)
-    meta = {"format": ONNX_FORMAT, "source": str(bundle), "lr_size": list(lr_size), "scale": cfg.data.scale,
-            "hr_size": list(hr_size), "generator_layout": cfg.model.pyramid_layout,
-            "ocr_model_type": cfg.ocr.model_type, "ocr_decoding": ocr_decoding(ocr),
-            "refine_iters": getattr(ocr, "refine_iters", 0), "charset": CHARSET, "plate_length": PLATE_LENGTH,
-            "generator_frames": frames, "opset": opset, "inputs": {"generator": "lr", "ocr": "image"},
-            "outputs": {"generator": "sr", "ocr": "logits"}}
+    meta = {
+        "format": ONNX_FORMAT,
+        "source": str(bundle),
+        "lr_size": list(lr_size),
+        "scale": cfg.data.scale,
+        "hr_size": list(hr_size),
+        "generator_layout": cfg.model.pyramid_layout,
+        "ocr_model_type": cfg.ocr.model_type,
+        "ocr_decoding": ocr_decoding(ocr),
+        "refine_iters": getattr(ocr, "refine_iters", 0),
+        "charset": CHARSET,
+        "plate_length": PLATE_LENGTH,
+        "generator_frames": frames,
+        "opset": opset,
+        "inputs": {"generator": "lr", "ocr": "image"},
+        "outputs": {"generator": "sr", "ocr": "logits"},
+    }
     with atomic_directory(out, overwrite=overwrite) as staging:
         _export(GeneratorGraph(generator), example_lr, staging / GENERATOR_FILE, "lr", "sr", opset)
         _export(ocr_graph(ocr, hr_size), torch.rand(2, 3, *hr_size), staging / OCR_FILE, "image", "logits", opset)

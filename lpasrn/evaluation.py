@@ -9,13 +9,14 @@ track fused by a vote over their texts or by pooling their per-position characte
 annotated layout, with the track recognition rate, character accuracy and the confidence gap per fusion beside the
 single-frame rate. `infer` turns LR plate images into SR images and plate texts.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,9 +35,15 @@ from lpasrn.training.bundle import load_bundle
 from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
 
 LR_OCR = "lr_ocr"  # bicubic LR read by an OCR trained on LR
-SOURCE_NAMES = {"sr": "SR (generator)", "bicubic": "bicubic LR", "hr": "HR (ceiling)", LR_OCR: "LR-trained OCR",
-                "sr_independent": "SR, other OCR", "bicubic_independent": "bicubic, other OCR",
-                "hr_independent": "HR, other OCR"}
+SOURCE_NAMES = {
+    "sr": "SR (generator)",
+    "bicubic": "bicubic LR",
+    "hr": "HR (ceiling)",
+    LR_OCR: "LR-trained OCR",
+    "sr_independent": "SR, other OCR",
+    "bicubic_independent": "bicubic, other OCR",
+    "hr_independent": "HR, other OCR",
+}
 FUSION_NAMES = {SINGLE: "single frame", **{name: name for name in FUSIONS}}
 
 
@@ -65,37 +72,52 @@ class EvaluationResult:
     origin: str = ""  # where the tracks came from: the split file, or the whole folder
 
     def table(self) -> str:
-        lines = [f"{self.split}: {self.num_images} images, {self.num_tracks} tracks scored ({self.origin})",
-                 f"{'input':<20} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}"]
+        lines = [
+            f"{self.split}: {self.num_images} images, {self.num_tracks} tracks scored ({self.origin})",
+            f"{'input':<20} {'word_acc':>9} {'char_acc':>9} {'track_acc':>10} {'psnr':>7} {'ssim':>7}",
+        ]
         for source, row in self.metrics.items():
             psnr = f"{row['psnr']:7.2f}" if "psnr" in row else f"{'-':>7}"
             ssim = f"{row['ssim']:7.4f}" if "ssim" in row else f"{'-':>7}"
-            lines.append(f"{SOURCE_NAMES[source]:<20} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
-                         f"{row['track_acc']:10.4f} {psnr} {ssim}")
+            lines.append(
+                f"{SOURCE_NAMES[source]:<20} {row['word_acc']:9.4f} {row['char_acc']:9.4f} "
+                f"{row['track_acc']:10.4f} {psnr} {ssim}"
+            )
         sr = self.metrics["sr"]["word_acc"]
         gain = sr - self.metrics["bicubic"]["word_acc"]
         lines.append(f"super-resolution gain in recognition rate: {gain * 100:+.2f} points over bicubic")
         if LR_OCR in self.metrics:
-            lines.append(f"SR + OCR against the LR-trained OCR: {(sr - self.metrics[LR_OCR]['word_acc']) * 100:+.2f} "
-                         "points")
+            lines.append(
+                f"SR + OCR against the LR-trained OCR: {(sr - self.metrics[LR_OCR]['word_acc']) * 100:+.2f} points"
+            )
         if "sr_independent" in self.metrics:
             gain = self.metrics["sr_independent"]["word_acc"] - self.metrics["bicubic_independent"]["word_acc"]
             lines.append(f"gain seen by the other OCR (never trained against): {gain * 100:+.2f} points over bicubic")
         if self.fusion:
-            lines += ["", "per track, as the benchmark scores it (layout not given: the likelier of Brazilian and "
-                          "Mercosur; confidence = P(plate | it fits a layout), see lpasrn.fusion):",
-                      f"{'input':<20} {'fusion':<13} {'track_acc':>9} {'char_acc':>9} {'conf_gap':>9} "
-                      f"{'frame_acc':>9}"]
+            lines += [
+                "",
+                "per track, as the benchmark scores it (layout not given: the likelier of Brazilian and "
+                "Mercosur; confidence = P(plate | it fits a layout), see lpasrn.fusion):",
+                f"{'input':<20} {'fusion':<13} {'track_acc':>9} {'char_acc':>9} {'conf_gap':>9} {'frame_acc':>9}",
+            ]
             for source, fusions in self.fusion.items():
                 for method, row in fusions.items():
                     gap = f"{row['confidence_gap']:9.4f}" if row["confidence_gap"] is not None else f"{'-':>9}"
-                    lines.append(f"{SOURCE_NAMES[source]:<20} {FUSION_NAMES[method]:<13} {row['track_acc']:9.4f} "
-                                 f"{row['char_acc']:9.4f} {gap} {row['frame_acc']:9.4f}")
+                    lines.append(
+                        f"{SOURCE_NAMES[source]:<20} {FUSION_NAMES[method]:<13} {row['track_acc']:9.4f} "
+                        f"{row['char_acc']:9.4f} {gap} {row['frame_acc']:9.4f}"
+                    )
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"split": self.split, "origin": self.origin, "num_images": self.num_images,
-                "num_tracks": self.num_tracks, "metrics": self.metrics, "fusion": self.fusion}
+        return {
+            "split": self.split,
+            "origin": self.origin,
+            "num_images": self.num_images,
+            "num_tracks": self.num_tracks,
+            "metrics": self.metrics,
+            "fusion": self.fusion,
+        }
 
 
 def _split_tracks(root: Path | str, split: str | None, split_file: Path | None) -> tuple[str, str, list[PlateTrack]]:
@@ -113,8 +135,10 @@ def _split_tracks(root: Path | str, split: str | None, split_file: Path | None) 
     split_file = resolve_split_file(root, split_file)
     if split_file is None:
         if split not in (None, "test"):
-            raise UserError(f"--split {split}: {root} has no split file, so all of it is a test set "
-                            "(pass --split-file to score a part of it)")
+            raise UserError(
+                f"--split {split}: {root} has no split file, so all of it is a test set "
+                "(pass --split-file to score a part of it)"
+            )
         return "test", f"every track of {root}: no split file", scan_tracks(root).tracks
     split = split or "test"
     splits, _ = build_splits(root, split_file)
@@ -126,10 +150,17 @@ def _split_tracks(root: Path | str, split: str | None, split_file: Path | None) 
 
 
 @torch.no_grad()
-def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None,
-             split_file: str | Path | None = None, constrain_layout: bool = False, device: str = "cpu",
-             batch_size: int = 32, lr_ocr: str | Path | None = None,
-             independent_ocr: str | Path | None = None) -> EvaluationResult:
+def evaluate(
+    bundle: str | Path,
+    data_root: str | Path,
+    split: str | None = None,
+    split_file: str | Path | None = None,
+    constrain_layout: bool = False,
+    device: str = "cpu",
+    batch_size: int = 32,
+    lr_ocr: str | Path | None = None,
+    independent_ocr: str | Path | None = None,
+) -> EvaluationResult:
     """Score the bundle on `split` of `data_root` (default test), or on every track when it has no split file.
 
     `lr_ocr` (a bundle or stage checkpoint whose OCR was trained on LR frames) adds the OCR-only baseline;
@@ -154,11 +185,15 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         lr, hr = batch["lr"].to(device), batch["hr"].to(device)
         layouts = batch["layout"]
-        images = {"sr": generator(generator_input(batch).to(device), layouts).clamp(0, 1),
-                  "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
-                  "hr": hr}
-        reads = {source: reader.read(images[image], layouts if constrain_layout else None).texts
-                 for source, (image, reader) in readers.items()}
+        images = {
+            "sr": generator(generator_input(batch).to(device), layouts).clamp(0, 1),
+            "bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
+            "hr": hr,
+        }
+        reads = {
+            source: reader.read(images[image], layouts if constrain_layout else None).texts
+            for source, (image, reader) in readers.items()
+        }
         for source, meter in meters.items():
             meter.update(reads[source], batch["text"], batch["track_id"])
         for source, (image, reader) in readers.items():
@@ -170,19 +205,37 @@ def evaluate(bundle: str | Path, data_root: str | Path, split: str | None = None
             meter.update(images[source], hr)
         for i, text in enumerate(batch["text"]):
             score = char_matches(reads["sr"][i], text) / len(text)
-            cases.append(Case(lr[i].cpu(), images["sr"][i].cpu(), images["bicubic"][i].cpu(), hr[i].cpu(), text,
-                              reads["sr"][i], reads["bicubic"][i], score))
+            cases.append(
+                Case(
+                    lr[i].cpu(),
+                    images["sr"][i].cpu(),
+                    images["bicubic"][i].cpu(),
+                    hr[i].cpu(),
+                    text,
+                    reads["sr"][i],
+                    reads["bicubic"][i],
+                    score,
+                )
+            )
     metrics = {}
     for source in readers:
-        row = {"word_acc": meters[source].word_acc, "char_acc": meters[source].char_acc,
-               "track_acc": meters[source].track_acc}
+        row = {
+            "word_acc": meters[source].word_acc,
+            "char_acc": meters[source].char_acc,
+            "track_acc": meters[source].track_acc,
+        }
         if source in image_meters:
             row.update(psnr=image_meters[source].psnr, ssim=image_meters[source].ssim)
         metrics[source] = row
     track_ids = list(truths)
-    fusion = {source: score_fusions([torch.stack(frame_probs[source][track]) for track in track_ids],
-                                    [truths[track] for track in track_ids], (SINGLE, *FUSIONS))
-              for source in readers}
+    fusion = {
+        source: score_fusions(
+            [torch.stack(frame_probs[source][track]) for track in track_ids],
+            [truths[track] for track in track_ids],
+            (SINGLE, *FUSIONS),
+        )
+        for source in readers
+    }
     return EvaluationResult(split, len(dataset), len(tracks), metrics, fusion, cases, origin=origin)
 
 
@@ -226,8 +279,12 @@ def write_grid(result: EvaluationResult, path: str | Path, rows: int = 8, zoom: 
             sheet.paste(_to_pil(image, (width, height)), (col * (width + pad), top))
         colour = "darkred" if kind == "worst" else "darkgreen"
         draw.text((4 * (width + pad) + 6, top + 4), f"{kind}: truth {case.text}", fill=colour, font=font)
-        draw.text((4 * (width + pad) + 6, top + 22), f"SR {case.read_sr}  bicubic {case.read_bicubic}",
-                  fill="black", font=font)
+        draw.text(
+            (4 * (width + pad) + 6, top + 22),
+            f"SR {case.read_sr}  bicubic {case.read_bicubic}",
+            fill="black",
+            font=font,
+        )
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG")
     return Path(path)
@@ -254,13 +311,20 @@ def sr_output_paths(images: Sequence[Path], out_dir: Path) -> list[Path]:
     sources: dict[Path, set[Path]] = {}
     for source, target in zip(resolved, planned):
         sources.setdefault(target, set()).add(source)
-    return [target.with_name(f"{source.stem}_{source.suffix.lstrip('.')}_sr.png") if len(sources[target]) > 1
-            else target for source, target in zip(resolved, planned)]
+    return [
+        target.with_name(f"{source.stem}_{source.suffix.lstrip('.')}_sr.png") if len(sources[target]) > 1 else target
+        for source, target in zip(resolved, planned)
+    ]
 
 
 @torch.no_grad()
-def infer(bundle: str | Path, images: Sequence[str | Path], out_dir: str | Path | None = None,
-          layout: str | None = None, device: str = "cpu") -> list[PlateReading]:
+def infer(
+    bundle: str | Path,
+    images: Sequence[str | Path],
+    out_dir: str | Path | None = None,
+    layout: str | None = None,
+    device: str = "cpu",
+) -> list[PlateReading]:
     """Read plates from LR images (any size: resized to the model's LR size); write SR images to `out_dir`
     (see `sr_output_paths`)."""
     generator, ocr, cfg = load_bundle(bundle, device)

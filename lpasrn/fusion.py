@@ -28,6 +28,7 @@ denominator is exactly the probability of "a valid plate". It is the product of 
 layout-constrained distribution, renormalised: 1.0 only when every position is certain, and a single doubtful
 character lowers it in proportion. Pure PyTorch; no Ray.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -63,18 +64,22 @@ def char_probabilities(token_logits: Tensor) -> Tensor:
     characters, so the end-of-text class is dropped and each position renormalised over the characters.
     """
     if token_logits.shape[1] < PLATE_LENGTH or token_logits.shape[-1] != len(CHARSET) + 1:
-        raise ValueError(f"expected token logits [N, >={PLATE_LENGTH}, {len(CHARSET) + 1}], "
-                         f"got {list(token_logits.shape)}")
+        raise ValueError(
+            f"expected token logits [N, >={PLATE_LENGTH}, {len(CHARSET) + 1}], got {list(token_logits.shape)}"
+        )
     chars = token_logits[:, :PLATE_LENGTH].float().softmax(-1)[..., 1:]
     return chars / chars.sum(-1, keepdim=True).clamp_min(1e-30)
 
 
 def _allowed(device: torch.device) -> Tensor:
     """[layouts, 7, 36] True where the layout allows the character at the position."""
-    kinds = {"L": torch.tensor([char in LETTERS for char in CHARSET]),
-             "N": torch.tensor([char in DIGITS for char in CHARSET])}
-    return torch.stack([torch.stack([kinds[slot] for slot in pattern]) for pattern in LAYOUT_PATTERNS.values()]
-                       ).to(device)
+    kinds = {
+        "L": torch.tensor([char in LETTERS for char in CHARSET]),
+        "N": torch.tensor([char in DIGITS for char in CHARSET]),
+    }
+    return torch.stack([torch.stack([kinds[slot] for slot in pattern]) for pattern in LAYOUT_PATTERNS.values()]).to(
+        device
+    )
 
 
 def read_plates(probs: Tensor) -> PlateReadings:
@@ -92,8 +97,11 @@ def read_plates(probs: Tensor) -> PlateReadings:
     confidence = (log_best[rows, layout] - torch.logsumexp(log_valid, -1)).exp().clamp(0.0, 1.0)
     ids = best_ids[rows, layout].tolist()
     names = list(LAYOUT_PATTERNS)
-    return PlateReadings(texts=["".join(CHARSET[i] for i in row) for row in ids],
-                         confidences=confidence.tolist(), layouts=[names[i] for i in layout.tolist()])
+    return PlateReadings(
+        texts=["".join(CHARSET[i] for i in row) for row in ids],
+        confidences=confidence.tolist(),
+        layouts=[names[i] for i in layout.tolist()],
+    )
 
 
 def _frame_mask(probs: Tensor, frame_mask: Tensor | None) -> Tensor:
@@ -127,8 +135,9 @@ def vote(frames: PlateReadings, track_of_frame: Sequence[int], frames_per_track:
     """Majority vote over the frames' texts per track; ties go to the larger summed confidence, then the text
     read first."""
     tallies: list[dict[str, list]] = [defaultdict(lambda: [0, 0.0, 0, ""]) for _ in frames_per_track]
-    for order, (track, text, confidence, layout) in enumerate(zip(track_of_frame, frames.texts, frames.confidences,
-                                                                  frames.layouts)):
+    for order, (track, text, confidence, layout) in enumerate(
+        zip(track_of_frame, frames.texts, frames.confidences, frames.layouts)
+    ):
         entry = tallies[track][text]
         if entry[0] == 0:
             entry[2], entry[3] = -order, layout
@@ -149,8 +158,9 @@ def fuse(probs: Tensor, frame_mask: Tensor | None = None, method: str = DEFAULT_
     if method not in FUSIONS:
         raise ValueError(f"unknown fusion {method!r} (expected one of {', '.join(FUSIONS)})")
     if probs.ndim != 4:
-        raise ValueError(f"expected probabilities [tracks, frames, {PLATE_LENGTH}, {len(CHARSET)}], "
-                         f"got {list(probs.shape)}")
+        raise ValueError(
+            f"expected probabilities [tracks, frames, {PLATE_LENGTH}, {len(CHARSET)}], got {list(probs.shape)}"
+        )
     if method != "vote":
         return read_plates(pool(probs, frame_mask, method))
     mask = _frame_mask(probs, frame_mask)
@@ -167,8 +177,8 @@ def fuse_tracks(track_probs: Sequence[Tensor], method: str = DEFAULT_FUSION) -> 
     stacked = track_probs[0].new_zeros(len(track_probs), most, PLATE_LENGTH, len(CHARSET))
     mask = torch.zeros(len(track_probs), most, dtype=torch.bool)
     for index, probs in enumerate(track_probs):
-        stacked[index, :len(probs)] = probs
-        mask[index, :len(probs)] = True
+        stacked[index, : len(probs)] = probs
+        mask[index, : len(probs)] = True
     return fuse(stacked, mask, method)
 
 
@@ -194,13 +204,16 @@ def _scores(readings: PlateReadings, truths: Sequence[str]) -> dict[str, float |
 
     right = [text == truth for text, truth in zip(readings.texts, truths)]
     chars = sum(char_matches(text, truth) for text, truth in zip(readings.texts, truths))
-    return {"track_acc": sum(right) / max(1, len(right)),
-            "char_acc": chars / max(1, sum(len(truth) for truth in truths)),
-            **confidence_gap(right, readings.confidences)}
+    return {
+        "track_acc": sum(right) / max(1, len(right)),
+        "char_acc": chars / max(1, sum(len(truth) for truth in truths)),
+        **confidence_gap(right, readings.confidences),
+    }
 
 
-def score_fusions(track_probs: Sequence[Tensor], truths: Sequence[str],
-                  methods: Sequence[str] = (SINGLE, *FUSIONS)) -> dict[str, dict[str, float | None]]:
+def score_fusions(
+    track_probs: Sequence[Tensor], truths: Sequence[str], methods: Sequence[str] = (SINGLE, *FUSIONS)
+) -> dict[str, dict[str, float | None]]:
     """Per method: `track_acc` (whole plate right; for `single`, per frame), `char_acc`, the confidence gap and
     the mean confidences on right and wrong readings, and `frame_acc` (the single-frame rate) for reference."""
     frame_readings = read_plates(torch.cat(list(track_probs)))

@@ -4,6 +4,7 @@
 bundle, evaluation, prediction, export, `lpasrn model-summary` and the benchmarks all build their models here, so a
 config key means the same everywhere. State dict names are the models' own: checkpoints load as they always did.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,16 +24,20 @@ logger = logging.getLogger(__name__)
 
 def generator_preset(cfg: ModelConfig) -> SwinIRPreset:
     """The `model:` block's generator hyper-parameters (each shipped experiment's equal a registered preset)."""
-    return SwinIRPreset(embed_dim=cfg.swinir_embed_dim, num_rstb=cfg.swinir_num_rstb,
-                        num_blocks_per_rstb=cfg.swinir_num_blocks_per_rstb, num_heads=cfg.swinir_num_heads,
-                        window_size=cfg.swinir_window_size, mlp_ratio=cfg.swinir_mlp_ratio,
-                        use_pyramid_attention=cfg.use_pyramid_attention)
+    return SwinIRPreset(
+        embed_dim=cfg.swinir_embed_dim,
+        num_rstb=cfg.swinir_num_rstb,
+        num_blocks_per_rstb=cfg.swinir_num_blocks_per_rstb,
+        num_heads=cfg.swinir_num_heads,
+        window_size=cfg.swinir_window_size,
+        mlp_ratio=cfg.swinir_mlp_ratio,
+        use_pyramid_attention=cfg.use_pyramid_attention,
+    )
 
 
 def build_generator(cfg: ModelConfig, scale: int) -> SwinIRGenerator:
     """The generator of a `model:` block for the data's up-scaling factor; `generator_frames` > 1 fuses frames."""
-    return generator_preset(cfg).build(scale, pyramid_layout=cfg.pyramid_layout,
-                                       multi_frame=cfg.generator_frames > 1)
+    return generator_preset(cfg).build(scale, pyramid_layout=cfg.pyramid_layout, multi_frame=cfg.generator_frames > 1)
 
 
 def build_ocr(cfg: OCRConfig, pretrained: bool = True, **overrides: Any) -> nn.Module:

@@ -3,6 +3,7 @@
 Its own module so that reading an export (`lpasrn predict --onnx`) needs neither the exporter nor `onnx`, and
 `lpasrn.prediction` and `lpasrn.deploy` each depend on it, not on each other both ways.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ def require_onnx(runtime_only: bool = False) -> None:
     """A one-line UserError when onnx (needed to export) or onnxruntime (needed to run) is missing."""
     import importlib.util
 
-    for name in (("onnxruntime",) if runtime_only else ("onnx", "onnxruntime")):
+    for name in ("onnxruntime",) if runtime_only else ("onnx", "onnxruntime"):
         if importlib.util.find_spec(name) is None:
             raise UserError(f"the {name} package is not installed: {INSTALL_HINT}")
 

@@ -5,6 +5,7 @@ Five LR frames per track in, one plate and a confidence per track out, written a
 the OCR at once, their per-position character probabilities are fused per track (`lpasrn.fusion`). The same loop
 runs PyTorch (an inference bundle) or ONNX Runtime (a folder from `lpasrn export --format onnx`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,8 +57,15 @@ class TorchPlateReader:
     """Generator then OCR in PyTorch. `decode` (PARSeq only): `ar`, `nar`, or None for the model's own setting;
     refinement rounds follow either, and the plate length is fixed at seven."""
 
-    def __init__(self, generator: nn.Module, ocr: nn.Module, lr_size: tuple[int, int], device: str = "cpu",
-                 decode: str | None = None, generator_frames: int = 1):
+    def __init__(
+        self,
+        generator: nn.Module,
+        ocr: nn.Module,
+        lr_size: tuple[int, int],
+        device: str = "cpu",
+        decode: str | None = None,
+        generator_frames: int = 1,
+    ):
         if decode is not None and decode not in DECODINGS:
             raise ValueError(f"decode must be one of {DECODINGS}, got {decode!r}")
         self.generator, self.ocr = generator.eval(), ocr.eval()
@@ -71,8 +79,13 @@ class TorchPlateReader:
             return self.ocr(sr, max_length=PLATE_LENGTH).float().cpu()
 
 
-def load_reader(checkpoint: str | Path | None = None, onnx_dir: str | Path | None = None, device: str = "cpu",
-                decode: str | None = None, threads: int = 0) -> PlateReader:
+def load_reader(
+    checkpoint: str | Path | None = None,
+    onnx_dir: str | Path | None = None,
+    device: str = "cpu",
+    decode: str | None = None,
+    threads: int = 0,
+) -> PlateReader:
     """A PyTorch reader for a bundle (or stage checkpoint), or an ONNX Runtime reader for an export folder."""
     if (checkpoint is None) == (onnx_dir is None):
         raise UserError("give either --checkpoint BUNDLE or --onnx DIR")
@@ -80,8 +93,7 @@ def load_reader(checkpoint: str | Path | None = None, onnx_dir: str | Path | Non
         from lpasrn.onnx_reader import OnnxPlateReader
 
         if decode == "ar":
-            raise UserError("--decode ar: the ONNX OCR decodes non-autoregressively (use --decode nar or leave "
-                            "it out)")
+            raise UserError("--decode ar: the ONNX OCR decodes non-autoregressively (use --decode nar or leave it out)")
         return OnnxPlateReader(onnx_dir, device, threads)
     from lpasrn.training.bundle import load_bundle
 
@@ -113,36 +125,45 @@ def _progress(batches: DataLoader, total_tracks: int, show: bool | None):
     if show or sys.stderr.isatty():
         from tqdm.auto import tqdm
 
-        return tqdm(batches, desc=f"reading {total_tracks} tracks", unit="batch", dynamic_ncols=True,
-                    file=sys.stderr)
+        return tqdm(batches, desc=f"reading {total_tracks} tracks", unit="batch", dynamic_ncols=True, file=sys.stderr)
     from lpasrn.training.progress import ProgressLines
 
     return ProgressLines(batches, f"reading {total_tracks} tracks", every_s=30.0)
 
 
-def read_tracks(reader: PlateReader, tracks: Sequence[LRTrack], batch_tracks: int = 16,
-                progress: bool | None = None) -> list[Tensor]:
+def read_tracks(
+    reader: PlateReader, tracks: Sequence[LRTrack], batch_tracks: int = 16, progress: bool | None = None
+) -> list[Tensor]:
     """Per-frame character probabilities [F_i, 7, 36] of every track, read `batch_tracks` tracks at a time."""
     if batch_tracks < 1:
         raise UserError(f"--batch-tracks {batch_tracks}: expected at least 1")
-    loader = DataLoader(LRTrackFrames(tracks, reader.lr_size), batch_size=batch_tracks, shuffle=False,
-                        collate_fn=_as_list)
+    loader = DataLoader(
+        LRTrackFrames(tracks, reader.lr_size), batch_size=batch_tracks, shuffle=False, collate_fn=_as_list
+    )
     probs: list[Tensor] = [torch.empty(0)] * len(tracks)
     for batch in _progress(loader, len(tracks), progress):
-        frames = torch.cat([lr if reader.generator_frames == 1 else frame_stacks(lr, reader.generator_frames)
-                            for _, lr in batch])  # multi-frame: every frame once as the reference
+        frames = torch.cat(
+            [lr if reader.generator_frames == 1 else frame_stacks(lr, reader.generator_frames) for _, lr in batch]
+        )  # multi-frame: every frame once as the reference
         per_frame = char_probabilities(reader.token_logits(frames))
         for (index, _), track_probs in zip(batch, per_frame.split([len(lr) for _, lr in batch])):
             probs[index] = track_probs
     return probs
 
 
-def predict(reader: PlateReader, root: str | Path, fusion: str = DEFAULT_FUSION, batch_tracks: int = 16,
-            progress: bool | None = None) -> list[TrackPrediction]:
+def predict(
+    reader: PlateReader,
+    root: str | Path,
+    fusion: str = DEFAULT_FUSION,
+    batch_tracks: int = 16,
+    progress: bool | None = None,
+) -> list[TrackPrediction]:
     """One prediction per track folder below `root` (LR frames only; HR frames and annotations are ignored)."""
     if fusion not in FUSIONS:
         raise UserError(f"--fusion {fusion}: expected one of {', '.join(FUSIONS)}")
     tracks = scan_lr_tracks(root)
     readings = fuse_tracks(read_tracks(reader, tracks, batch_tracks, progress), fusion)
-    return [TrackPrediction(track.track_id, text, confidence)
-            for track, text, confidence in zip(tracks, readings.texts, readings.confidences)]
+    return [
+        TrackPrediction(track.track_id, text, confidence)
+        for track, text, confidence in zip(tracks, readings.texts, readings.confidences)
+    ]

@@ -8,6 +8,7 @@ it holds no comma, semicolon or line break. The plate text holds the plate chara
 is a number in [0, 1] (written with six decimals). Writing is atomic; reading checks every line and names the
 file and line of the first problem.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny plate tracks written by hand (independent of the synthesiser) and CLI runners."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,17 @@ except ImportError:  # a CPU-only torch build has no Triton, and no clash
     pass
 
 
-def write_track(root: Path, track_id: str, text: str = "ABC1234", layout: str = "Brazilian", frames: int = 5,
-                lr_size: tuple[int, int] = (16, 48), scale: int = 2, ext: str = "png", seed: int = 0) -> Path:
+def write_track(
+    root: Path,
+    track_id: str,
+    text: str = "ABC1234",
+    layout: str = "Brazilian",
+    frames: int = 5,
+    lr_size: tuple[int, int] = (16, 48),
+    scale: int = 2,
+    ext: str = "png",
+    seed: int = 0,
+) -> Path:
     """Write one track in the dataset layout with random-noise frames; returns its folder."""
     folder = root / track_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,12 +51,14 @@ def write_track(root: Path, track_id: str, text: str = "ABC1234", layout: str = 
 def plate_root(tmp_path: Path) -> Path:
     """Six valid tracks over two scenarios and both layouts."""
     root = tmp_path / "plates"
-    specs = [("Scenario-A/Brazilian/track_00001", "ABC1234", "Brazilian"),
-             ("Scenario-A/Brazilian/track_00002", "XYZ9876", "Brazilian"),
-             ("Scenario-A/Mercosur/track_00003", "BRA2E19", "Mercosur"),
-             ("Scenario-B/Mercosur/track_00004", "QWE1R23", "Mercosur"),
-             ("Scenario-B/Brazilian/track_00005", "JKL0001", "Brazilian"),
-             ("Scenario-B/Mercosur/track_00006", "MNO5P67", "Mercosur")]
+    specs = [
+        ("Scenario-A/Brazilian/track_00001", "ABC1234", "Brazilian"),
+        ("Scenario-A/Brazilian/track_00002", "XYZ9876", "Brazilian"),
+        ("Scenario-A/Mercosur/track_00003", "BRA2E19", "Mercosur"),
+        ("Scenario-B/Mercosur/track_00004", "QWE1R23", "Mercosur"),
+        ("Scenario-B/Brazilian/track_00005", "JKL0001", "Brazilian"),
+        ("Scenario-B/Mercosur/track_00006", "MNO5P67", "Mercosur"),
+    ]
     for index, (track_id, text, layout) in enumerate(specs):
         write_track(root, track_id, text, layout, seed=index)
     return root
@@ -55,8 +67,9 @@ def plate_root(tmp_path: Path) -> Path:
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m <args>` as a new user would, capturing text output."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd or REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd or REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _free_port() -> int:
@@ -87,21 +100,41 @@ def ray_head(s3_server):
     bin_dir = Path(sys.executable).parent
     port, dashboard_port = _free_port(), _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO_ROOT),
-               RAY_USAGE_STATS_ENABLED="0")
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(REPO_ROOT),
+        RAY_USAGE_STATS_ENABLED="0",
+    )
     ray = shutil.which("ray", path=env["PATH"])
     token_home = Path(tempfile.mkdtemp(prefix="ray-token-"))
-    subprocess.run([ray, "get-auth-token", "--generate"], env=dict(env, HOME=str(token_home)), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [ray, "get-auth-token", "--generate"], env=dict(env, HOME=str(token_home)), check=True, capture_output=True
+    )
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_home / ".ray" / "auth_token"))
     address = f"127.0.0.1:{port}"
-    head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-                             "--include-dashboard=true", f"--dashboard-port={dashboard_port}",
-                             # Fixed defaults (the job agent's 52365) would clash with any other Ray on the machine.
-                             f"--dashboard-agent-listen-port={_free_port()}",
-                             f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-                             f"--runtime-env-agent-port={_free_port()}", "--disable-usage-stats"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    head = subprocess.Popen(
+        [
+            ray,
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            "--include-dashboard=true",
+            f"--dashboard-port={dashboard_port}",
+            # Fixed defaults (the job agent's 52365) would clash with any other Ray on the machine.
+            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while subprocess.run([ray, "status", "--address", address], env=env, capture_output=True).returncode:
@@ -121,8 +154,9 @@ def ray_head(s3_server):
         shutil.rmtree(token_home, ignore_errors=True)
 
 
-def submit_job(ray_head: dict, *entrypoint: str, working_dir: Path = REPO_ROOT,
-               timeout: float = 600) -> subprocess.CompletedProcess:
+def submit_job(
+    ray_head: dict, *entrypoint: str, working_dir: Path = REPO_ROOT, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`ray job submit --working-dir . -- ...` from `working_dir`, as the README writes it, against the test head.
 
     A head that has just started may answer "No available agent to submit job, please try again later" until its
@@ -132,9 +166,14 @@ def submit_job(ray_head: dict, *entrypoint: str, working_dir: Path = REPO_ROOT,
 
     deadline = time.monotonic() + 120
     while True:
-        done = subprocess.run(["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".",
-                               "--", *entrypoint], cwd=working_dir, env=ray_head["env"], capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            ["ray", "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--", *entrypoint],
+            cwd=working_dir,
+            env=ray_head["env"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if "No available agent to submit job" not in done.stderr or time.monotonic() > deadline:
             return done
         time.sleep(3)
@@ -142,10 +181,19 @@ def submit_job(ray_head: dict, *entrypoint: str, working_dir: Path = REPO_ROOT,
 
 def tiny_overrides(root: Path, storage: Path, name: str, epochs=(1, 1, 1, 1, 2)) -> list[str]:
     """The tiny preset, smaller still, on `root`: seconds per stage on two CPU cores."""
-    return [f"data.root={root}", f"data.split_file={root / 'split.txt'}", "data.batch_size=8",
-            "model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
-            "ocr.model_type=parseq_micro", f"run.storage_path={storage}", f"run.name={name}", "run.cpus_per_worker=1",
-            "train.image_log_every=1"] + [f"stages.{i}.epochs={e}" for i, e in enumerate(epochs)]
+    return [
+        f"data.root={root}",
+        f"data.split_file={root / 'split.txt'}",
+        "data.batch_size=8",
+        "model.swinir_embed_dim=16",
+        "model.swinir_num_rstb=1",
+        "model.swinir_num_heads=2",
+        "ocr.model_type=parseq_micro",
+        f"run.storage_path={storage}",
+        f"run.name={name}",
+        "run.cpus_per_worker=1",
+        "train.image_log_every=1",
+    ] + [f"stages.{i}.epochs={e}" for i, e in enumerate(epochs)]
 
 
 @pytest.fixture(scope="session")
@@ -172,9 +220,13 @@ def s3_server():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    settings = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_EC2_METADATA_DISABLED": "true"}
+    settings = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
     try:

@@ -10,6 +10,7 @@ edge is not counted (else every package whose `__init__` re-exports a submodule 
     python tools/import_graph.py digits --packages        # the same at the level of sub-packages
     python tools/import_graph.py digits --edges           # every edge, for reading
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,7 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     if not node.level:
         return node.module or ""
     base = module.split(".") if is_package else module.split(".")[:-1]
-    base = base[:len(base) - node.level + 1]
+    base = base[: len(base) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -79,8 +80,9 @@ def module_edges(package: str, root: Path = REPO_ROOT) -> list[Edge]:
                 targets = [alias.name for alias in node.names]
             else:
                 base = _absolute(node, module, path.name == "__init__.py")
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names
+                ]
             for target in targets:
                 while target and target not in modules:  # `import a.b.c` of a non-module attribute path
                     target = target.rpartition(".")[0]
@@ -186,8 +188,12 @@ def describe_cycle(cycle: list[str], edges: Iterable[Edge]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("packages", nargs="+", help="top-level packages, e.g. digits lpasrn")
-    parser.add_argument("--packages", dest="by_package", action="store_true",
-                        help="collapse modules into their sub-packages (digits.training, ...)")
+    parser.add_argument(
+        "--packages",
+        dest="by_package",
+        action="store_true",
+        help="collapse modules into their sub-packages (digits.training, ...)",
+    )
     parser.add_argument("--edges", action="store_true", help="also print every edge")
     args = parser.parse_args(argv)
     found = 0
@@ -201,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         cycles, components = find_cycles(edges), circles(edges)
         found += len(cycles)
         nodes = {e.source for e in edges} | {e.target for e in edges}
-        print(f"{package}: {len(nodes)} {'sub-packages' if args.by_package else 'modules'} with imports, "
-              f"{len(edges)} imports, {len(cycles)} cycle(s)")
+        print(
+            f"{package}: {len(nodes)} {'sub-packages' if args.by_package else 'modules'} with imports, "
+            f"{len(edges)} imports, {len(cycles)} cycle(s)"
+        )
         for cycle, members in zip(cycles, components):
             print(f"  {describe_cycle(cycle, edges)}")
             if len(members) > len(cycle) - 1:

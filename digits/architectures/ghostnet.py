@@ -1,4 +1,5 @@
 """GhostNet-style family: ghost bottlenecks make half their feature maps with cheap depthwise convolutions."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ Keeping the activation a separate layer after BatchNorm is the pattern that both
 Blocks take the Keras module from `keras_api()`, Keras 3 by default; `use_keras(tf_keras)` rebuilds the same
 architecture with tf-keras for QAT, so there is one definition of every block.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,10 +1,10 @@
 """MobileNetV2-style family: inverted residuals with linear bottlenecks and ReLU6 (ESP-NN friendly)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from digits.architectures.layers import (classifier, conv_bn_act, functional_model, inverted_residual,
-                                         model_input)
+from digits.architectures.layers import classifier, conv_bn_act, functional_model, inverted_residual, model_input
 from digits.architectures.registry import register_model
 
 

@@ -3,6 +3,7 @@
 The original's v3/v4/v6/v7/v12 and Haverland's CNN differ only in widths, depth and head, so they are rows
 of one builder rather than copies of it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,15 @@ from digits.architectures.registry import register_model
 Stages = tuple[tuple[int, int], ...]  # (filters, convolutions) per stage, each stage ends with a 2x2 max pool
 
 
-def plain_cnn(name: str, input_shape: tuple[int, int, int], nb_classes: int, stages: Stages, hidden_units: int,
-              dropout: float, flatten: bool = False) -> Any:
+def plain_cnn(
+    name: str,
+    input_shape: tuple[int, int, int],
+    nb_classes: int,
+    stages: Stages,
+    hidden_units: int,
+    dropout: float,
+    flatten: bool = False,
+) -> Any:
     inputs = model_input(input_shape)
     x = inputs
     for filters, convs in stages:

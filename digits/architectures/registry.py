@@ -9,11 +9,11 @@ is known to train well with (the original's defaults, its own dropout, its regis
 This module knows no family: the package's `__init__` imports them (any import of this module runs it first),
 so the registry is full whenever it is read and a family importing `register_model` closes no import circle.
 """
+
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -39,8 +39,9 @@ _MODELS: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register_model(name: str, *, aliases: tuple[str, ...] = (), embedded: bool = True,
-                   recipe: Mapping[str, Any] | None = None) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(
+    name: str, *, aliases: tuple[str, ...] = (), embedded: bool = True, recipe: Mapping[str, Any] | None = None
+) -> Callable[[ModelFactory], ModelFactory]:
     """Register a factory under `name` (and `aliases`). `embedded=False` marks PC-only models (no INT8 export).
 
     `recipe`: digits config keys this architecture trains better with than the original's defaults (e.g. a
@@ -88,13 +89,21 @@ def build_model(name: str, input_shape: tuple[int, int, int], nb_classes: int) -
     return entry.factory(tuple(input_shape), int(nb_classes))
 
 
-def create_model(name: str, cfg: "DigitsConfig") -> Any:
+def create_model(name: str, cfg: DigitsConfig) -> Any:
     """Build architecture `name` for the input shape and class count of a config."""
     return build_model(name, (cfg.input_height, cfg.input_width, cfg.input_channels), cfg.nb_classes)
 
 
-KNOWN_GOOD_KEYS = ("optimizer", "learning_rate", "batch_size", "label_smoothing", "focal_gamma", "focal_alpha",
-                   "dropout", "use_qat")
+KNOWN_GOOD_KEYS = (
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "label_smoothing",
+    "focal_gamma",
+    "focal_alpha",
+    "dropout",
+    "use_qat",
+)
 
 
 def known_good_settings(name: str) -> dict[str, Any]:

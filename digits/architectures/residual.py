@@ -1,4 +1,5 @@
 """Residual family (ResNet basic blocks): v15 for devices, the wide `high_accuracy_validator` for PCs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,15 @@ from digits.architectures.layers import classifier, conv_bn_act, functional_mode
 from digits.architectures.registry import register_model
 
 
-def residual_net(name: str, input_shape: tuple[int, int, int], nb_classes: int, stem: int,
-                 blocks: tuple[tuple[int, int], ...], hidden_units: int, dropout: float) -> Any:
+def residual_net(
+    name: str,
+    input_shape: tuple[int, int, int],
+    nb_classes: int,
+    stem: int,
+    blocks: tuple[tuple[int, int], ...],
+    hidden_units: int,
+    dropout: float,
+) -> Any:
     """Stem conv, then (filters, stride) residual blocks, then the classifier."""
     inputs = model_input(input_shape)
     x = conv_bn_act(inputs, stem)

@@ -3,6 +3,7 @@
 
 `main`, `run` and `build_parser` are re-exported so the console script stays `digits.cli:main`.
 """
+
 from digits.cli.app import build_parser, main, run
 
 __all__ = ["build_parser", "main", "run"]

@@ -1,4 +1,5 @@
 """`digits synth`: render synthetic meter-wheel digits as a data source folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,24 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     spec = SynthSpec(count=args.count, nb_classes=args.classes, channels=args.channels, seed=args.seed)
     spec.validate()
     out = write_dataset(args.out, spec, overwrite=args.overwrite)
-    print(f"wrote {spec.count} synthetic {spec.nb_classes}-class meter digits "
-          f"({spec.height}x{spec.width}, {'grey' if spec.channels == 1 else 'RGB'}) to {out} (PNG + labels.txt)")
+    print(
+        f"wrote {spec.count} synthetic {spec.nb_classes}-class meter digits "
+        f"({spec.height}x{spec.width}, {'grey' if spec.channels == 1 else 'RGB'}) to {out} (PNG + labels.txt)"
+    )
     return 0
 
 
 def add_synth_parser(sub: argparse._SubParsersAction) -> None:
-    synth = sub.add_parser("synth", formatter_class=HelpFormatter, help="render synthetic meter-counter digits",
-                           description="Render rolling meter-wheel digits at 32x20 (HxW) in several fonts, with\n"
-                                       "noise, blur, lighting and contrast changes, dark or light wheels. For 100\n"
-                                       "classes the next digit scrolls in from below by the tenths of the reading.\n"
-                                       "Writes OUT/labels.txt (filename<TAB>reading) and PNGs; the same seed writes\n"
-                                       "the same bytes.")
+    synth = sub.add_parser(
+        "synth",
+        formatter_class=HelpFormatter,
+        help="render synthetic meter-counter digits",
+        description="Render rolling meter-wheel digits at 32x20 (HxW) in several fonts, with\n"
+        "noise, blur, lighting and contrast changes, dark or light wheels. For 100\n"
+        "classes the next digit scrolls in from below by the tenths of the reading.\n"
+        "Writes OUT/labels.txt (filename<TAB>reading) and PNGs; the same seed writes\n"
+        "the same bytes.",
+    )
     synth.add_argument("--out", required=True, type=Path, help="output folder")
     synth.add_argument("--count", required=True, type=int, help="number of images (classes balanced)")
     synth.add_argument("--classes", type=int, default=10, help="10 (digits 0-9) or 100 (readings 0.0-9.9)")

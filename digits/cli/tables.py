@@ -1,4 +1,5 @@
 """Plain-text tables for the terminal: numeric columns right-aligned, text columns left-aligned."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,7 +16,8 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     numeric = [bool(body) and all(_numeric(row[i]) for row in body) for i in range(len(header))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(cell.rjust(w) if right else cell.ljust(w)
-                         for cell, w, right in zip(row, widths, numeric)).rstrip()
+        return "  ".join(
+            cell.rjust(w) if right else cell.ljust(w) for cell, w, right in zip(row, widths, numeric)
+        ).rstrip()
 
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(row) for row in body)])

@@ -1,4 +1,5 @@
 """Training-time augmentation with the original's ranges, as Keras preprocessing layers run inside tf.data."""
+
 from __future__ import annotations
 
 import keras

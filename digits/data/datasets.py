@@ -4,6 +4,7 @@ Each source becomes an endless shuffled stream; `sample_from_datasets` draws fro
 weights, so a small source with a large weight is seen as often as asked, not as often as it is large.
 An epoch is as many batches as the training images of all sources hold.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,8 +80,9 @@ def build_datasets(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
     return assemble_datasets(cfg, train_parts, validation_set, [source.weight for source in cfg.data_sources])
 
 
-def load_splits(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
-                ) -> tuple[list[LabelledImages], LabelledImages]:
+def load_splits(
+    cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
+) -> tuple[list[LabelledImages], LabelledImages]:
     """The training images of each source (in cfg.data_sources order) and the joint validation set."""
     require_data_sources(cfg)
     shape = ImageShape(cfg.input_height, cfg.input_width, cfg.input_channels)
@@ -99,19 +101,26 @@ def load_splits(cfg: DigitsConfig, validation_dirs: Sequence[str | Path] = ()
     for folder in validation_dirs:
         loaded = load_source(folder, shape, cfg.nb_classes)
         val_parts.append(loaded.test if loaded.test is not None else loaded.train)
-    validation_set = LabelledImages(np.concatenate([p.images for p in val_parts]),
-                                    np.concatenate([p.labels for p in val_parts]), "validation")
+    validation_set = LabelledImages(
+        np.concatenate([p.images for p in val_parts]), np.concatenate([p.labels for p in val_parts]), "validation"
+    )
     return train_parts, validation_set
 
 
-def assemble_datasets(cfg: DigitsConfig, train_parts: Sequence[LabelledImages], validation_set: LabelledImages,
-                      weights: Sequence[float]) -> DigitsData:
+def assemble_datasets(
+    cfg: DigitsConfig, train_parts: Sequence[LabelledImages], validation_set: LabelledImages, weights: Sequence[float]
+) -> DigitsData:
     """Mix `train_parts` by `weights`, batch and augment per cfg; fine-tuning passes parts of its own making."""
     train_parts, weights = list(train_parts), list(weights)
     total_train = sum(len(part) for part in train_parts)
     steps = max(1, math.ceil(total_train / cfg.batch_size))
-    log.info("data: %d training images from %d source(s) (weights %s), %d validation images", total_train,
-             len(train_parts), [round(w, 3) for w in normalised_weights(weights)], len(validation_set))
+    log.info(
+        "data: %d training images from %d source(s) (weights %s), %d validation images",
+        total_train,
+        len(train_parts),
+        [round(w, 3) for w in normalised_weights(weights)],
+        len(validation_set),
+    )
 
     def one_hot(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return images, tf.one_hot(labels, cfg.nb_classes)
@@ -119,9 +128,16 @@ def assemble_datasets(cfg: DigitsConfig, train_parts: Sequence[LabelledImages], 
     train = mixed_stream(train_parts, weights, cfg.seed).batch(cfg.batch_size, drop_remainder=False)
     augmenter = build_augmenter(cfg.augmentation, cfg.seed)
     if augmenter is not None:
-        train = train.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y),
-                          num_parallel_calls=AUTOTUNE)
+        train = train.map(
+            lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y), num_parallel_calls=AUTOTUNE
+        )
     train = train.map(one_hot).prefetch(AUTOTUNE)
-    validation = (tf.data.Dataset.from_tensor_slices((validation_set.images, validation_set.labels))
-                  .map(_as_float).batch(cfg.batch_size).map(one_hot).cache().prefetch(AUTOTUNE))
+    validation = (
+        tf.data.Dataset.from_tensor_slices((validation_set.images, validation_set.labels))
+        .map(_as_float)
+        .batch(cfg.batch_size)
+        .map(one_hot)
+        .cache()
+        .prefetch(AUTOTUNE)
+    )
     return DigitsData(train, validation, steps, train_parts, validation_set, weights)

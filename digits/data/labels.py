@@ -4,6 +4,7 @@ A reading is what a meter wheel shows: `5`, `5.1` (between 5 and 6), or `N` (not
 10 classes keep the digit (floor of the reading), 100 classes keep tenths (round(reading * 10)), 11 classes
 are the 10 digits plus `N` (also written `10`) as class 10.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ def class_index(reading: str, nb_classes: int) -> int:
     try:
         value = float(text)
     except ValueError:
-        raise LabelError(f"label {text!r} is not a reading (expected a number like 5 or 5.1"
-                         f"{', or N' if nb_classes == 11 else ''})") from None
+        raise LabelError(
+            f"label {text!r} is not a reading (expected a number like 5 or 5.1{', or N' if nb_classes == 11 else ''})"
+        ) from None
     if not math.isfinite(value) or value < 0:
         raise LabelError(f"label {text!r} is out of range for {nb_classes} classes")
     if nb_classes == 100:

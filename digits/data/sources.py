@@ -7,6 +7,7 @@ A source folder is read in the first layout that fits:
 4. `train/` (and optionally `test/`) sub-folders in one of the layouts above, as `digits import-sklearn` writes:
    `test/` then serves as this source's validation set instead of a `validation_split` of `train/`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,7 @@ class LabelledImages:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, indices: np.ndarray) -> "LabelledImages":
+    def subset(self, indices: np.ndarray) -> LabelledImages:
         return LabelledImages(self.images[indices], self.labels[indices], self.origin)
 
 
@@ -58,8 +59,10 @@ class SourceData:
 def require_data_sources(cfg: DigitsConfig) -> None:
     """A config without data sources is a user error that shows how to add one."""
     if not cfg.data_sources:
-        raise UserError("data_sources is empty: add at least one {path: FOLDER, weight: 1.0} "
-                        "(e.g. --set 'data_sources=[{path: data/digits/sklearn, weight: 1}]')")
+        raise UserError(
+            "data_sources is empty: add at least one {path: FOLDER, weight: 1.0} "
+            "(e.g. --set 'data_sources=[{path: data/digits/sklearn, weight: 1}]')"
+        )
 
 
 def _is_image(path: Path) -> bool:
@@ -131,8 +134,10 @@ def _from_file_names(images: list[Path], nb_classes: int) -> list[tuple[Path, in
     for path in images:
         prefix, sep, _ = path.stem.partition("_")
         if not sep:
-            raise UserError(f"{path}: no labels*.txt in {path.parent} and the file name does not start with a "
-                            "reading (expected e.g. 5.1_name.png)")
+            raise UserError(
+                f"{path}: no labels*.txt in {path.parent} and the file name does not start with a "
+                "reading (expected e.g. 5.1_name.png)"
+            )
         items.append((path, _label(prefix, nb_classes, str(path))))
     return items
 
@@ -142,8 +147,9 @@ def list_labelled_files(folder: Path, nb_classes: int) -> list[tuple[Path, int]]
     label_files = sorted(p for p in folder.glob("labels*.txt") if p.is_file())
     if label_files:
         return _from_label_files(folder, label_files, nb_classes)
-    class_folders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-                           and p.name not in ("train", "test"))
+    class_folders = sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ("train", "test")
+    )
     if class_folders:
         return _from_class_folders(class_folders, nb_classes)
     return _from_file_names(sorted(p for p in folder.iterdir() if _is_image(p)), nb_classes)
@@ -153,8 +159,9 @@ def load_folder(folder: Path, shape: ImageShape, nb_classes: int) -> LabelledIma
     """Read every image of a flat source folder; an empty folder is a user error."""
     items = list_labelled_files(folder, nb_classes)
     if not items:
-        raise UserError(f"{folder}: no labelled images (expected labels*.txt, class sub-folders, "
-                        "or files named like 5.1_name.png)")
+        raise UserError(
+            f"{folder}: no labelled images (expected labels*.txt, class sub-folders, or files named like 5.1_name.png)"
+        )
     images = np.stack([load_image(path, shape) for path, _ in items])
     labels = np.asarray([index for _, index in items], dtype=np.int32)
     log.debug("read %d images from %s", len(labels), folder)
@@ -165,8 +172,11 @@ def load_source(path: str | Path, shape: ImageShape, nb_classes: int) -> SourceD
     """Read one source folder in whichever layout it uses (see the module docstring)."""
     folder = Path(path)
     if not folder.is_dir():
-        raise UserError(f"{folder}: data source folder not found" if not folder.exists()
-                        else f"{folder}: data source is not a folder")
+        raise UserError(
+            f"{folder}: data source folder not found"
+            if not folder.exists()
+            else f"{folder}: data source is not a folder"
+        )
     train_dir, test_dir = folder / "train", folder / "test"
     has_own_layout = any(folder.glob("labels*.txt")) or any(_is_image(p) for p in folder.iterdir())
     if train_dir.is_dir() and not has_own_layout:
@@ -179,8 +189,10 @@ def split_validation(data: LabelledImages, fraction: float, seed: int) -> tuple[
     """A deterministic (seeded) random split into (train, validation); both keep at least one image."""
     count = len(data)
     if count < 2:
-        raise UserError(f"{data.origin}: {count} image(s) cannot be split into training and validation "
-                        "(add images or a test/ folder)")
+        raise UserError(
+            f"{data.origin}: {count} image(s) cannot be split into training and validation "
+            "(add images or a test/ folder)"
+        )
     order = np.random.default_rng(seed).permutation(count)
     n_val = min(max(1, int(round(count * fraction))), count - 1)
     return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))

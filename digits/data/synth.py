@@ -6,6 +6,7 @@ Serif, Mono and their bold cuts, shipped with matplotlib), dark or light wheels,
 lighting, contrast, blur and sensor noise vary per image. Every image draws from its own generator seeded by
 (seed, index), so the same seed writes the same bytes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from experiments.errors import UserError
 from experiments.io import atomic_directory
 
-FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-              "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf")
+FONT_FILES = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+)
 SUPERSAMPLE = 4  # glyphs are drawn 4x larger and box-filtered down: anti-aliased edges at any sub-pixel offset
 LABELS_NAME = "labels.txt"
 
@@ -103,7 +110,7 @@ def _lighting(spec: SynthSpec, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative (H, W) light: the wheel's curvature darkens top and bottom, plus a slanted gradient."""
     ys = np.linspace(-1.0, 1.0, spec.height)[:, None]
     xs = np.linspace(-1.0, 1.0, spec.width)[None, :]
-    cylinder = 1.0 - rng.uniform(0.0, 0.45) * ys ** 2
+    cylinder = 1.0 - rng.uniform(0.0, 0.45) * ys**2
     angle = rng.uniform(0, 2 * np.pi)
     gradient = 1.0 + rng.uniform(0.0, 0.3) * (np.cos(angle) * xs + np.sin(angle) * ys) / 2
     return (cylinder * gradient).astype(np.float32)
@@ -131,9 +138,13 @@ def render_reading(class_index: int, spec: SynthSpec, rng: np.random.Generator) 
 def render_dataset(spec: SynthSpec) -> list[tuple[str, np.ndarray]]:
     """(label, image) for `spec.count` images, classes balanced (index modulo class count)."""
     spec.validate()
-    return [(reading_text(index % spec.nb_classes, spec.nb_classes),
-             render_reading(index % spec.nb_classes, spec, np.random.default_rng([spec.seed, index])))
-            for index in range(spec.count)]
+    return [
+        (
+            reading_text(index % spec.nb_classes, spec.nb_classes),
+            render_reading(index % spec.nb_classes, spec, np.random.default_rng([spec.seed, index])),
+        )
+        for index in range(spec.count)
+    ]
 
 
 def write_dataset(out: str | Path, spec: SynthSpec, overwrite: bool = False) -> Path:

@@ -6,6 +6,7 @@ quantized graph back, and its PyTorch executor simulates the int8 arithmetic on 
 `.espdl` accuracy is measured here. Needs the `espdl` extra (`pip install -e '.[espdl]'`); nothing here
 imports Ray.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,8 +57,9 @@ def espdl_file_name(model_name: str, target: str) -> str:
 
 
 def _missing_message(what: str) -> str:
-    return (f"esp_dl_quantize needs tf2onnx and esp-ppq ({what} not installed): {INSTALL_HINT} "
-            "or set esp_dl_quantize=false")
+    return (
+        f"esp_dl_quantize needs tf2onnx and esp-ppq ({what} not installed): {INSTALL_HINT} or set esp_dl_quantize=false"
+    )
 
 
 def espdl_available() -> None:
@@ -119,8 +121,7 @@ def _quiet() -> Iterator[None]:
     for logger in loggers:
         logger.setLevel(max(logger.level, logging.WARNING))
     try:
-        with contextlib.redirect_stdout(_CHATTER), contextlib.redirect_stderr(_CHATTER), \
-                warnings.catch_warnings():
+        with contextlib.redirect_stdout(_CHATTER), contextlib.redirect_stderr(_CHATTER), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -154,8 +155,9 @@ def keras_to_onnx(model, path: Path) -> Path:
     height, width, channels = model.input_shape[1:]
     spec = (tf.TensorSpec((1, height, width, channels), tf.float32, name=INPUT_NAME),)
     with _quiet():
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET,
-                                              inputs_as_nchw=[INPUT_NAME])
+        proto, _ = tf2onnx.convert.from_keras(
+            model, input_signature=spec, opset=ONNX_OPSET, inputs_as_nchw=[INPUT_NAME]
+        )
     path.write_bytes(proto.SerializeToString())
     return path
 
@@ -179,9 +181,15 @@ def quantized_accuracy(graph, images: np.ndarray, labels: np.ndarray) -> float:
     return correct / len(labels)
 
 
-def export_espdl(model, representative: np.ndarray, model_dir: str | os.PathLike, model_name: str,
-                 target: str = "esp32s3", val_images: np.ndarray | None = None,
-                 val_labels: np.ndarray | None = None) -> EspdlExport:
+def export_espdl(
+    model,
+    representative: np.ndarray,
+    model_dir: str | os.PathLike,
+    model_name: str,
+    target: str = "esp32s3",
+    val_images: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
+) -> EspdlExport:
     """Quantize `model` to 8 bits for `target` and write `<model_dir>/<model_name>_<target>.espdl`.
 
     `representative` are float [0, 1] NHWC training images for calibration, the models' own input (they are
@@ -209,11 +217,19 @@ def export_espdl(model, representative: np.ndarray, model_dir: str | os.PathLike
         staged = staging / target_path.name
         with _quiet(), _torch_threads(TORCH_THREADS):
             graph = espdl_quantize_onnx(
-                onnx_import_file=str(onnx_path), espdl_export_file=str(staged),
+                onnx_import_file=str(onnx_path),
+                espdl_export_file=str(staged),
                 calib_dataloader=DataLoader(calibration, batch_size=1, shuffle=False),
-                calib_steps=len(calibration), input_shape=[1, *calibration.shape[1:]], target=target,
-                num_of_bits=ESPDL_BITS, setting=setting, device="cpu", error_report=False, export_config=False,
-                verbose=0)
+                calib_steps=len(calibration),
+                input_shape=[1, *calibration.shape[1:]],
+                target=target,
+                num_of_bits=ESPDL_BITS,
+                setting=setting,
+                device="cpu",
+                error_report=False,
+                export_config=False,
+                verbose=0,
+            )
         os.replace(staged, target_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -221,6 +237,10 @@ def export_espdl(model, representative: np.ndarray, model_dir: str | os.PathLike
     if val_images is not None and val_labels is not None:
         accuracy, images = quantized_accuracy(graph, val_images, val_labels), int(len(val_labels))
     size = target_path.stat().st_size
-    log.info("%s: %d bytes%s", target_path.name, size,
-             "" if accuracy is None else f", quantized accuracy {accuracy:.4f} on {images} images")
+    log.info(
+        "%s: %d bytes%s",
+        target_path.name,
+        size,
+        "" if accuracy is None else f", quantized accuracy {accuracy:.4f} on {images} images",
+    )
     return EspdlExport(target_path, size, accuracy, images)

@@ -9,6 +9,7 @@ Calibration: every 8-bit model here (TFLite INT8 with or without QAT, ESP-DL) is
 `CALIBRATION_IMAGES` training images (`calibration_images`), so a tuning trial scores the INT8 model that
 `digits train` would export for its configuration.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """What each registered architecture costs on a device: parameters and full-INT8 TFLite size."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,15 @@ def _like_trained(model, rng: np.random.Generator) -> None:
     model.set_weights(weights)
 
 
-def describe_model(name: str, nb_classes: int = 10, input_channels: int = 1, height: int = 32, width: int = 20,
-                   calibration_images: int = 8, seed: int = 0) -> ModelInfo:
+def describe_model(
+    name: str,
+    nb_classes: int = 10,
+    input_channels: int = 1,
+    height: int = 32,
+    width: int = 20,
+    calibration_images: int = 8,
+    seed: int = 0,
+) -> ModelInfo:
     """Build `name`, give it trained-like weights and convert it in memory: `int8_bytes` is the size of the
     full-INT8 `.tflite` file `digits train` writes (`<model>_quantized.tflite`, `int8_tflite_size_bytes` in
     metrics.json) to within about 1 %, before any training."""

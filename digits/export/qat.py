@@ -9,6 +9,7 @@ Those fine-tuning epochs are training like any other: `digits tune` counts them 
 and runs them once per trial, where the INT8 model is scored, never per epoch. TensorFlow is imported only
 when a model is built, so the budget arithmetic here stays importable without it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,10 @@ def qat_available() -> None:
         import tensorflow_model_optimization  # noqa: F401
         import tf_keras  # noqa: F401
     except ImportError as err:
-        raise UserError(f"use_qat needs tf-keras and tensorflow-model-optimization ({err}); install "
-                        "glyphray[digits] or set use_qat=false") from None
+        raise UserError(
+            f"use_qat needs tf-keras and tensorflow-model-optimization ({err}); install "
+            "glyphray[digits] or set use_qat=false"
+        ) from None
 
 
 def qat_epochs_for(epochs: int) -> int:
@@ -58,13 +61,15 @@ def to_tf_keras(model, cfg: DigitsConfig):
     weights = model.get_weights()
     expected = [w.shape for w in legacy.get_weights()]
     if [w.shape for w in weights] != expected:
-        raise RuntimeError(f"{cfg.model_architecture}: tf-keras rebuild has different weights than the Keras 3 "
-                           "model (a family builds layers conditionally on the Keras version?)")
+        raise RuntimeError(
+            f"{cfg.model_architecture}: tf-keras rebuild has different weights than the Keras 3 "
+            "model (a family builds layers conditionally on the Keras version?)"
+        )
     legacy.set_weights(weights)
     return legacy
 
 
-def quantization_aware_finetune(model, cfg: DigitsConfig, data: "DigitsData", verbose: int = 2):
+def quantization_aware_finetune(model, cfg: DigitsConfig, data: DigitsData, verbose: int = 2):
     """Fine-tune a fake-quantized copy of `model`; returns the tf-keras QAT model (digits.export.int8 converts it)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
@@ -72,11 +77,18 @@ def quantization_aware_finetune(model, cfg: DigitsConfig, data: "DigitsData", ve
     from digits.training.objective import make_loss
 
     qat = tfmot.quantization.keras.quantize_model(to_tf_keras(model, cfg))
-    qat.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate * QAT_LR_FACTOR),
-                loss=make_loss(cfg, tf_keras.losses),
-                metrics=["accuracy"])
+    qat.compile(
+        optimizer=tf_keras.optimizers.Adam(cfg.learning_rate * QAT_LR_FACTOR),
+        loss=make_loss(cfg, tf_keras.losses),
+        metrics=["accuracy"],
+    )
     epochs = qat_epochs(cfg)
     log.info("quantization-aware fine-tuning for %d epoch(s)", epochs)
-    qat.fit(data.train, epochs=epochs, steps_per_epoch=data.steps_per_epoch, validation_data=data.validation,
-            verbose=verbose)
+    qat.fit(
+        data.train,
+        epochs=epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=data.validation,
+        verbose=verbose,
+    )
     return qat

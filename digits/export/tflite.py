@@ -3,6 +3,7 @@
 Full-integer means every op (inputs and outputs too) is integer, as ESP32 TFLite Micro needs: uint8 I/O by
 default, int8 I/O for ESP-DL (`esp_dl_quantize`). Files are written atomically.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 Quantized inputs are fed as the model expects (float image / scale + zero point, in the integer type) and
 quantized outputs are turned back into probabilities, so float and INT8 models are compared on equal terms.
 """
+
 from __future__ import annotations
 
 import time
@@ -48,8 +49,7 @@ def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     return (values.astype(np.float32) - zero_point) * scale
 
 
-def predict(model: Path | bytes | Interpreter, images: np.ndarray, threads: int = 1
-            ) -> tuple[np.ndarray, float]:
+def predict(model: Path | bytes | Interpreter, images: np.ndarray, threads: int = 1) -> tuple[np.ndarray, float]:
     """Probabilities (N, classes) for float [0, 1] images, one image per invoke, and the mean ms per invoke."""
     interpreter = model if isinstance(model, Interpreter) else load_interpreter(model, threads)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

@@ -5,6 +5,7 @@ OMP_NUM_THREADS but TensorFlow ignores it), so N small models share a workstatio
 oversubscribing it. The task runs the plain `train_and_export`; nothing else in digits knows about Ray.
 Paths are made absolute before they are shipped, because a worker does not start in the driver's folder.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,12 @@ def _user_error(err: ray.exceptions.RayTaskError) -> UserError | None:
     return cause if isinstance(cause, UserError) else None
 
 
-def train_concurrently(configs: Sequence[DigitsConfig], cpus_per_model: int = 1, no_cleanup: bool = False,
-                       on_done: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+def train_concurrently(
+    configs: Sequence[DigitsConfig],
+    cpus_per_model: int = 1,
+    no_cleanup: bool = False,
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
     """Train every config as its own Ray task; results in the order of `configs` (`on_done` as each finishes)."""
     if cpus_per_model < 1:
         raise UserError(f"--cpus-per-model {cpus_per_model}: must be at least 1")
@@ -53,10 +58,16 @@ def train_concurrently(configs: Sequence[DigitsConfig], cpus_per_model: int = 1,
     if cpus_per_model > cluster_cpus:
         raise UserError(f"--cpus-per-model {cpus_per_model}: this Ray has only {cluster_cpus:g} CPU(s); lower it")
     task = _train_task.options(num_cpus=cpus_per_model)
-    pending = {task.remote(cfg.with_absolute_paths().model_dump(mode="json"), cpus_per_model, no_cleanup): index
-               for index, cfg in enumerate(configs)}
-    log.info("training %d models as Ray tasks, %d CPU(s) each (%g CPUs in this Ray)", len(configs),
-             cpus_per_model, cluster_cpus)
+    pending = {
+        task.remote(cfg.with_absolute_paths().model_dump(mode="json"), cpus_per_model, no_cleanup): index
+        for index, cfg in enumerate(configs)
+    }
+    log.info(
+        "training %d models as Ray tasks, %d CPU(s) each (%g CPUs in this Ray)",
+        len(configs),
+        cpus_per_model,
+        cluster_cpus,
+    )
     results: list[RunResult | None] = [None] * len(configs)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)

@@ -4,6 +4,7 @@ and the original's learning-rate and early-stopping schedules.
 `reporter` receives every epoch's metrics as a dict, so Ray Tune can wrap a training (`digits.tuning.trial`)
 while a plain run passes None. Nothing here imports Ray.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -73,17 +74,24 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def build_callbacks(cfg: DigitsConfig, keep_best: KeepBest, reporter: Reporter | None,
-                    extra: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+def build_callbacks(
+    cfg: DigitsConfig, keep_best: KeepBest, reporter: Reporter | None, extra: Sequence[keras.callbacks.Callback] = ()
+) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = [keep_best]
     plateau = cfg.reduce_lr_on_plateau
     if plateau.enabled:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=plateau.monitor, factor=plateau.factor,
-                                                           patience=plateau.patience, min_lr=plateau.min_lr))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=plateau.monitor, factor=plateau.factor, patience=plateau.patience, min_lr=plateau.min_lr
+            )
+        )
     stopping = cfg.early_stopping
     if stopping.enabled:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=stopping.monitor, patience=stopping.patience,
-                                                       restore_best_weights=stopping.restore_best_weights))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=stopping.monitor, patience=stopping.patience, restore_best_weights=stopping.restore_best_weights
+            )
+        )
     if reporter is not None:
         callbacks.append(ReportEpoch(reporter))
     return callbacks + list(extra)

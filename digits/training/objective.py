@@ -3,6 +3,7 @@
 The loss is built for Keras 3 or for tf-keras (`losses=tf_keras.losses`), so quantization-aware fine-tuning
 (`digits.export.qat`) optimises the same objective as training.
 """
+
 from __future__ import annotations
 
 import keras
@@ -14,8 +15,12 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     """The config's optimizer by name; SGD gets momentum 0.9, without which it barely moves in few epochs."""
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9)
-    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-                  "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW}
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "nadam": keras.optimizers.Nadam,
+        "adamw": keras.optimizers.AdamW,
+    }
     return optimizers[name](learning_rate)
 
 
@@ -40,5 +45,4 @@ def set_dropout(model: keras.Model, rate: float | None) -> None:
 
 def compile_model(model: keras.Model, cfg: DigitsConfig) -> None:
     set_dropout(model, cfg.dropout)
-    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate), loss=make_loss(cfg),
-                  metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate), loss=make_loss(cfg), metrics=["accuracy"])

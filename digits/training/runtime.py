@@ -1,4 +1,5 @@
 """TensorFlow process settings that must be made before TensorFlow starts its thread pools."""
+
 from __future__ import annotations
 
 import logging

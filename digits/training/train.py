@@ -3,6 +3,7 @@
 The loop only: the loss and optimizer come from `objective`, the best-epoch keeping and the per-epoch reporter
 from `callbacks`. Nothing here imports Ray.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,10 +55,16 @@ def model_dir_for(cfg: DigitsConfig) -> Path:
     return Path(model_location(cfg))
 
 
-def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: DigitsData | None = None,
-                model_dir: Path | None = None, verbose: int = 2,
-                callbacks: Sequence[keras.callbacks.Callback] = (), model: keras.Model | None = None,
-                before_fit: Callable[[], object] | None = None) -> TrainResult:
+def train_model(
+    cfg: DigitsConfig,
+    reporter: Reporter | None = None,
+    data: DigitsData | None = None,
+    model_dir: Path | None = None,
+    verbose: int = 2,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    model: keras.Model | None = None,
+    before_fit: Callable[[], object] | None = None,
+) -> TrainResult:
     """Train `cfg.model_architecture` on `cfg.data_sources`; writes `<model_dir>/best_model.keras`.
 
     `callbacks` run after the built-in ones each epoch (e.g. an INT8 probe that reports to Ray Tune).
@@ -79,10 +86,15 @@ def train_model(cfg: DigitsConfig, reporter: Reporter | None = None, data: Digit
     if before_fit is not None:
         before_fit()
     log.info("training %s (%d params) for up to %d epochs", name, model.count_params(), cfg.epochs)
-    history = model.fit(data.train, epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
-                        validation_data=data.validation,
-                        callbacks=build_callbacks(cfg, keep_best, reporter, callbacks),
-                        shuffle=False, verbose=verbose)
+    history = model.fit(
+        data.train,
+        epochs=cfg.epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=data.validation,
+        callbacks=build_callbacks(cfg, keep_best, reporter, callbacks),
+        shuffle=False,
+        verbose=verbose,
+    )
     best_path = save_model(model, model_dir / BEST_MODEL_NAME)
     logs = {key: [float(v) for v in values] for key, values in history.history.items()}
     return TrainResult(model, model_dir, best_path, logs, keep_best.best_epoch, data, checkpoint_dir)

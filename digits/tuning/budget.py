@@ -5,6 +5,7 @@ all training. Trials report their running total as `trial_epochs`. `BudgetSearch
 what is spent, plus what the running trials may still spend, plus the most a new trial can cost, fits in the
 budget; so an experiment never trains more than `budget_epochs`, and ends when no further trial fits.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,8 +61,7 @@ class Budget:
 class BudgetSearcher(WrappedSearcher):
     """Wraps a Searcher: no trial starts that could overrun the budget; the search ends when none fits."""
 
-    def __init__(self, searcher: Searcher, total: int | None, max_trial_epochs: int,
-                 cost: Callable[[dict], int]):
+    def __init__(self, searcher: Searcher, total: int | None, max_trial_epochs: int, cost: Callable[[dict], int]):
         super().__init__(searcher)
         self.budget = Budget(total, max_trial_epochs)
         self.cost = cost

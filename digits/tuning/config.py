@@ -1,9 +1,11 @@
 """Typed `digits tune` settings (experiments/digits/tune.yaml): budget, objective, search space, base run."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,7 +30,7 @@ class FloatRange(StrictModel):
     step: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "FloatRange":
+    def _ordered(self) -> FloatRange:
         if self.low > self.high:
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
         if self.log and self.low <= 0:
@@ -44,10 +46,12 @@ FloatSpec = FloatRange | list[float]
 class SearchSpace(StrictModel):
     """Bounds of every tuned knob: a list is a categorical choice, a mapping a (log-)uniform range."""
 
-    architectures: list[str] = Field(default_factory=lambda: ["digit_recognizer_v6", "digit_recognizer_v7",
-                                                              "digit_recognizer_v4"], min_length=1)
-    optimizers: list[Optimizer] = Field(default_factory=lambda: ["adam", "rmsprop", "sgd", "nadam", "adamw"],
-                                        min_length=1)
+    architectures: list[str] = Field(
+        default_factory=lambda: ["digit_recognizer_v6", "digit_recognizer_v7", "digit_recognizer_v4"], min_length=1
+    )
+    optimizers: list[Optimizer] = Field(
+        default_factory=lambda: ["adam", "rmsprop", "sgd", "nadam", "adamw"], min_length=1
+    )
     learning_rate: FloatSpec = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     focal_gamma: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0], min_length=1)
@@ -60,9 +64,17 @@ class SearchSpace(StrictModel):
     per_architecture: dict[str, dict[str, FloatSpec | list[int] | list[str]]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known_overrides(self) -> "SearchSpace":
-        tunable = {"optimizers", "learning_rate", "batch_size", "focal_gamma", "focal_alpha", "label_smoothing",
-                   "dropout", "quantization"}
+    def _known_overrides(self) -> SearchSpace:
+        tunable = {
+            "optimizers",
+            "learning_rate",
+            "batch_size",
+            "focal_gamma",
+            "focal_alpha",
+            "label_smoothing",
+            "dropout",
+            "quantization",
+        }
         for arch, overrides in self.per_architecture.items():
             if arch not in self.architectures:
                 raise ValueError(f"per_architecture.{arch}: not one of the tuned architectures")
@@ -107,14 +119,16 @@ class TuneConfig(StrictModel):
         return paths.path_or_uri(value)
 
     @model_validator(mode="after")
-    def _budget(self) -> "TuneConfig":
+    def _budget(self) -> TuneConfig:
         if self.grace_period > self.epochs_per_trial:
             raise ValueError(f"grace_period ({self.grace_period}) exceeds epochs_per_trial ({self.epochs_per_trial})")
         if self.budget_epochs is None and self.num_samples is None:
             raise ValueError("set budget_epochs (trial-epochs to spend) or num_samples (trials to run), or both")
         if self.budget_epochs is not None and self.budget_epochs < self.max_trial_epochs:
-            raise ValueError(f"budget_epochs ({self.budget_epochs}) is less than one trial's "
-                             f"{self.max_trial_epochs} epochs (epochs_per_trial, plus QAT fine-tuning if it is tuned)")
+            raise ValueError(
+                f"budget_epochs ({self.budget_epochs}) is less than one trial's "
+                f"{self.max_trial_epochs} epochs (epochs_per_trial, plus QAT fine-tuning if it is tuned)"
+            )
         return self
 
     @property
@@ -127,8 +141,9 @@ class TuneConfig(StrictModel):
     @property
     def max_trial_epochs(self) -> int:
         """The most trial-epochs one trial can cost: its epochs, plus QAT fine-tuning if any trial may use QAT."""
-        choices = [self.space.quantization] + [spec.get("quantization", []) for spec in
-                                               self.space.per_architecture.values()]
+        choices = [self.space.quantization] + [
+            spec.get("quantization", []) for spec in self.space.per_architecture.values()
+        ]
         return self.epochs_per_trial + (self.qat_epochs if any("qat" in c for c in choices) else 0)
 
     @property
@@ -145,7 +160,7 @@ class TuneConfig(StrictModel):
         location = self.experiment_location
         return storage.scratch_folder(location) if storage.is_uri(location) else Path(location)
 
-    def with_absolute_paths(self) -> "TuneConfig":
+    def with_absolute_paths(self) -> TuneConfig:
         """Storage and the base config's data sources resolved as `experiments.paths` does for both halves: trials
         run in folders of their own, and a Ray job's working-dir copy is deleted with the job. (Trials export into
         the experiment, so the base's export_dir is not used here.)"""

@@ -9,6 +9,7 @@ best_hyperparameters.json/.yaml, detailed_tuning_results.csv and .parquet (rewri
 best_model/ (the best configuration trained fully through the normal workflow). `<storage_path>` may be a bucket
 (s3://, gs://): see `digits.tuning.mirror`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,9 +43,14 @@ TUNE_SNAPSHOT_WARNING_ENV = "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRE
 def build_trainable(tcfg: TuneConfig):
     from ray import tune
 
-    settings = TrialSettings(base=tcfg.base, space=tcfg.space, epochs=tcfg.epochs_per_trial,
-                             threads=max(1, math.floor(tcfg.cpus_per_trial)), eval_images=tcfg.eval_images,
-                             experiment_location=tcfg.experiment_location)
+    settings = TrialSettings(
+        base=tcfg.base,
+        space=tcfg.space,
+        epochs=tcfg.epochs_per_trial,
+        threads=max(1, math.floor(tcfg.cpus_per_trial)),
+        eval_images=tcfg.eval_images,
+        experiment_location=tcfg.experiment_location,
+    )
     resources = {"cpu": tcfg.cpus_per_trial, "gpu": tcfg.gpus_per_trial}
     return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
@@ -52,8 +58,13 @@ def build_trainable(tcfg: TuneConfig):
 def build_rungs(tcfg: TuneConfig):
     from digits.tuning.rungs import RUNGS_NAME, Rungs
 
-    return Rungs(tcfg.grace_period, tcfg.reduction_factor, tcfg.epochs_per_trial, tcfg.cut_margin,
-                 tcfg.experiment_dir / RUNGS_NAME)
+    return Rungs(
+        tcfg.grace_period,
+        tcfg.reduction_factor,
+        tcfg.epochs_per_trial,
+        tcfg.cut_margin,
+        tcfg.experiment_dir / RUNGS_NAME,
+    )
 
 
 def build_tuner(tcfg: TuneConfig, points: list[dict] | None = None):
@@ -65,12 +76,20 @@ def build_tuner(tcfg: TuneConfig, points: list[dict] | None = None):
 
     location = tcfg.experiment_location
     storage_path = storage.join(tcfg.storage_path) if storage.is_uri(location) else str(Path(location).parent)
-    run_config = tune.RunConfig(name=tcfg.name, storage_path=storage_path,
-                                failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
-                                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                callbacks=[TrialLines(tcfg), ResultsAsTrialsFinish(tcfg)], verbose=0)
-    tune_config = tune.TuneConfig(search_alg=build_searcher(tcfg, points), scheduler=RungScheduler(build_rungs(tcfg)),
-                                  num_samples=most_trials(tcfg), reuse_actors=True)
+    run_config = tune.RunConfig(
+        name=tcfg.name,
+        storage_path=storage_path,
+        failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[TrialLines(tcfg), ResultsAsTrialsFinish(tcfg)],
+        verbose=0,
+    )
+    tune_config = tune.TuneConfig(
+        search_alg=build_searcher(tcfg, points),
+        scheduler=RungScheduler(build_rungs(tcfg)),
+        num_samples=most_trials(tcfg),
+        reuse_actors=True,
+    )
     return tune.Tuner(build_trainable(tcfg), tune_config=tune_config, run_config=run_config)
 
 
@@ -88,9 +107,11 @@ def describe(tcfg: TuneConfig, warm_starts: int) -> str:
     budget += [f"{tcfg.num_samples} trials"] if tcfg.num_samples else []
     rungs = build_rungs(tcfg).milestones
     cuts = f"rungs at epoch {', '.join(map(str, rungs))}" if rungs else "no rungs"
-    return (f"digits tune {tcfg.name}: up to {' or '.join(budget)}, {tcfg.max_concurrent} at a time; "
-            f"{warm_starts} warm-start point(s), then {tcfg.sampler.upper()}; {tcfg.epochs_per_trial} epochs per "
-            f"trial ({cuts}), INT8 scored when a trial finishes")
+    return (
+        f"digits tune {tcfg.name}: up to {' or '.join(budget)}, {tcfg.max_concurrent} at a time; "
+        f"{warm_starts} warm-start point(s), then {tcfg.sampler.upper()}; {tcfg.epochs_per_trial} epochs per "
+        f"trial ({cuts}), INT8 scored when a trial finishes"
+    )
 
 
 def _check_data(tcfg: TuneConfig) -> None:
@@ -177,8 +198,9 @@ def _restored_tuner(tcfg: TuneConfig):
     from ray import tune
 
     _init_ray()
-    tuner = tune.Tuner.restore(tcfg.experiment_location, trainable=build_trainable(tcfg), resume_unfinished=True,
-                               resume_errored=True)
+    tuner = tune.Tuner.restore(
+        tcfg.experiment_location, trainable=build_trainable(tcfg), resume_unfinished=True, resume_errored=True
+    )
     print(f"digits tune {tcfg.name}: resuming; interrupted trials continue from their last epoch", flush=True)
     return tuner
 
@@ -192,17 +214,19 @@ def run_tune(tcfg: TuneConfig, resume: bool = False) -> TuneOutcome:
     if resume and not tune.Tuner.can_restore(location):
         raise UserError(f"{location}: no Tune experiment to resume (start it without --resume)")
     if not resume and tune.Tuner.can_restore(location):
-        raise UserError(f"{location}: an experiment with this name exists; continue it with --resume or pick "
-                        "another --name")
+        raise UserError(
+            f"{location}: an experiment with this name exists; continue it with --resume or pick another --name"
+        )
     mirror = open_experiment(tcfg, resume)
     try:
         tuner = _restored_tuner(tcfg) if resume else _new_tuner(tcfg)
-        with _ctrl_c_recorded() as ctrl_c, _environment(**{TUNE_STRICT_METRICS_ENV: "1",
-                                                           TUNE_SNAPSHOT_WARNING_ENV: "0"}):
+        with (
+            _ctrl_c_recorded() as ctrl_c,
+            _environment(**{TUNE_STRICT_METRICS_ENV: "1", TUNE_SNAPSHOT_WARNING_ENV: "0"}),
+        ):
             tuner.fit()
         if ctrl_c.is_set() or _unfinished_trials(location):  # Tune saved its state and returned early
-            print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`",
-                  file=sys.stderr)
+            print(f"interrupted: continue with `digits tune --config ... --name {tcfg.name} --resume`", file=sys.stderr)
             raise KeyboardInterrupt
         import ray
 

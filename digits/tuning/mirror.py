@@ -10,6 +10,7 @@ bucket sees plain, whole files: `optuna_study.log` opens with Optuna's `JournalF
 emptied and the driver's files downloaded into it before Tune restores the experiment, so the pickled searcher
 reopens its journal at the same path.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -62,5 +63,7 @@ def published(tcfg: TuneConfig, files: Iterable[Path | str]) -> list[Path | str]
     if not storage.is_uri(location):
         return list(files)
     local = tcfg.experiment_dir
-    return [storage.join(location, Path(f).relative_to(local).as_posix()) if Path(f).is_relative_to(local) else f
-            for f in files]
+    return [
+        storage.join(location, Path(f).relative_to(local).as_posix()) if Path(f).is_relative_to(local) else f
+        for f in files
+    ]

@@ -5,6 +5,7 @@ more at the end from the experiment folder with `experiments.analysis` (the read
 uses), so the files agree with the analysis whatever the state of the Ray cluster. Only trials that finished
 and were scored on their INT8 model are ranked; trials stopped early are listed after them.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,18 @@ BEST_JSON = "best_hyperparameters.json"
 BEST_SNIPPET = "best_hyperparameters.yaml"
 BEST_CONFIG = "best_config.yaml"
 BEST_MODEL_DIR = "best_model"
-SNIPPET_KEYS = ("model_architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
-                "label_smoothing", "dropout", "quantize_model", "use_qat")
+SNIPPET_KEYS = (
+    "model_architecture",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "focal_gamma",
+    "focal_alpha",
+    "label_smoothing",
+    "dropout",
+    "quantize_model",
+    "use_qat",
+)
 
 
 @dataclass
@@ -52,17 +63,40 @@ class TuneOutcome:
     location: str = ""
 
 
-RESULT_COLUMNS = ("trial_id", "outcome", "epoch", "trial_epochs", ACCURACY, SIZE, "best_val_accuracy",
-                  "val_accuracy", "accuracy", "val_loss", "time_total_s")
+RESULT_COLUMNS = (
+    "trial_id",
+    "outcome",
+    "epoch",
+    "trial_epochs",
+    ACCURACY,
+    SIZE,
+    "best_val_accuracy",
+    "val_accuracy",
+    "accuracy",
+    "val_loss",
+    "time_total_s",
+)
 INTEGER_COLUMNS = ("epoch", "trial_epochs", SIZE, "qat_epochs", "val_images", "iterations", "training_iteration")
-KNOB_NAMES = ("architecture", "optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha",
-              "label_smoothing", "dropout", "quantization")
+KNOB_NAMES = (
+    "architecture",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "focal_gamma",
+    "focal_alpha",
+    "label_smoothing",
+    "dropout",
+    "quantization",
+)
 OUTCOME_ORDER = {"finished": 0, "stopped": 1, "unfinished": 2, "error": 3}
 
 
 def _trial_config(row: pd.Series) -> dict[str, Any]:
-    return {column.removeprefix(CONFIG_PREFIX): value for column, value in row.items()
-            if column.startswith(CONFIG_PREFIX) and not (isinstance(value, float) and math.isnan(value))}
+    return {
+        column.removeprefix(CONFIG_PREFIX): value
+        for column, value in row.items()
+        if column.startswith(CONFIG_PREFIX) and not (isinstance(value, float) and math.isnan(value))
+    }
 
 
 def _outcome(row: pd.Series) -> str:
@@ -81,11 +115,15 @@ def trials_frame(trials: list, status: dict[str, str] | None = None) -> pd.DataF
     status = status or {}
     rows = []
     for trial in trials:
-        result = {key: value for key, value in (trial.last_result or {}).items()
-                  if key != "config" and (value is None or isinstance(value, (int, float, str, bool)))}
+        result = {
+            key: value
+            for key, value in (trial.last_result or {}).items()
+            if key != "config" and (value is None or isinstance(value, (int, float, str, bool)))
+        }
         config = {f"{CONFIG_PREFIX}{key}": value for key, value in (trial.config or {}).items()}
-        rows.append({**result, "trial_id": trial.trial_id, "status": status.get(trial.trial_id, trial.status),
-                     **config})
+        rows.append(
+            {**result, "trial_id": trial.trial_id, "status": status.get(trial.trial_id, trial.status), **config}
+        )
     return pd.DataFrame(rows)
 
 
@@ -105,11 +143,14 @@ def results_table(trials: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
     finished = table["outcome"] == "finished"
     table["pareto"] = pareto_front(table, ACCURACY, SIZE) & finished
     table["_order"] = table["outcome"].map(OUTCOME_ORDER)
-    table = table.sort_values(["_order", ACCURACY, SIZE, "epoch", "best_val_accuracy"],
-                              ascending=[True, False, True, False, False], kind="stable", na_position="last")
+    table = table.sort_values(
+        ["_order", ACCURACY, SIZE, "epoch", "best_val_accuracy"],
+        ascending=[True, False, True, False, False],
+        kind="stable",
+        na_position="last",
+    )
     table = table.drop(columns="_order").reset_index(drop=True)
-    ranks = pd.array([i + 1 if done else pd.NA for i, done in enumerate(table["outcome"] == "finished")],
-                     dtype="Int64")
+    ranks = pd.array([i + 1 if done else pd.NA for i, done in enumerate(table["outcome"] == "finished")], dtype="Int64")
     table.insert(0, "rank", ranks)
     for column in INTEGER_COLUMNS:  # integers stay integers, also where a trial has no value
         if column in table.columns:
@@ -167,38 +208,60 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
     files = _write_table(table, exp_dir)
     finished = table[table["outcome"] == "finished"]
     if finished.empty:
-        raise UserError(f"{exp_dir}: no trial finished with an INT8 score (see the trials' error.txt, or raise "
-                        "budget_epochs)")
+        raise UserError(
+            f"{exp_dir}: no trial finished with an INT8 score (see the trials' error.txt, or raise budget_epochs)"
+        )
     best_row = finished.iloc[0]
     knobs = _knobs(best_row, tcfg)
     cfg = best_config(knobs, tcfg)
     metric_names = (ACCURACY, SIZE, "best_val_accuracy", "val_accuracy", "epoch", "trial_epochs")
     metrics = {k: _plain(best_row[k]) for k in metric_names if k in best_row.index}
-    front = [{"trial_id": r["trial_id"], **_knobs(r, tcfg), ACCURACY: float(r[ACCURACY]), SIZE: _plain(r[SIZE])}
-             for _, r in finished[finished["pareto"]].iterrows()]
+    front = [
+        {"trial_id": r["trial_id"], **_knobs(r, tcfg), ACCURACY: float(r[ACCURACY]), SIZE: _plain(r[SIZE])}
+        for _, r in finished[finished["pareto"]].iterrows()
+    ]
     cache = ResultCache(exp_dir / CACHE_NAME)
     spent = pd.to_numeric(table.get("trial_epochs", pd.Series(dtype=float)), errors="coerce").fillna(0)
-    summary = {"objective": tcfg.objective, "metric": ACCURACY if tcfg.objective == "single" else [ACCURACY, SIZE],
-               "mode": "max" if tcfg.objective == "single" else ["max", "min"],
-               "best": {"trial_id": best_row["trial_id"], "hyperparameters": knobs, **metrics},
-               "pareto_front": front, "trials_trained": int(len(table)), "trials_finished": int(len(finished)),
-               "trials_stopped_early": int((table["outcome"] == "stopped").sum()),
-               "trial_epochs_spent": int(spent.sum()), "budget_epochs": tcfg.budget_epochs,
-               "repeats_answered_from_cache": cache.repeats_answered}
+    summary = {
+        "objective": tcfg.objective,
+        "metric": ACCURACY if tcfg.objective == "single" else [ACCURACY, SIZE],
+        "mode": "max" if tcfg.objective == "single" else ["max", "min"],
+        "best": {"trial_id": best_row["trial_id"], "hyperparameters": knobs, **metrics},
+        "pareto_front": front,
+        "trials_trained": int(len(table)),
+        "trials_finished": int(len(finished)),
+        "trials_stopped_early": int((table["outcome"] == "stopped").sum()),
+        "trial_epochs_spent": int(spent.sum()),
+        "budget_epochs": tcfg.budget_epochs,
+        "repeats_answered_from_cache": cache.repeats_answered,
+    }
     files.append(atomic_write_text(exp_dir / BEST_JSON, json.dumps(summary, indent=2, default=str) + "\n"))
-    snippet = {key: value for key, value in cfg.model_dump(mode="json").items() if key in SNIPPET_KEYS
-               and not (key == "focal_alpha" and cfg.focal_gamma == 0)
-               and not (key == "label_smoothing" and cfg.focal_gamma > 0)}
-    header = f"# best of {tcfg.name}: INT8 accuracy {metrics.get(ACCURACY, float('nan')):.4f}; paste into " \
-             "an experiments/digits/*.yaml\n"
+    snippet = {
+        key: value
+        for key, value in cfg.model_dump(mode="json").items()
+        if key in SNIPPET_KEYS
+        and not (key == "focal_alpha" and cfg.focal_gamma == 0)
+        and not (key == "label_smoothing" and cfg.focal_gamma > 0)
+    }
+    header = (
+        f"# best of {tcfg.name}: INT8 accuracy {metrics.get(ACCURACY, float('nan')):.4f}; paste into "
+        "an experiments/digits/*.yaml\n"
+    )
     files.append(atomic_write_text(exp_dir / BEST_SNIPPET, header + yaml.safe_dump(snippet, sort_keys=False)))
     files.append(atomic_write_text(exp_dir / BEST_CONFIG, config_to_yaml(cfg)))
     experiment_mirror(tcfg).sync()
     files = published(tcfg, files)
     if tcfg.train_best if train_best is None else train_best:
         files.extend(train_best_model(cfg, tcfg))
-    return TuneOutcome(exp_dir, int(len(table)), summary["best"], files, cache.repeats_answered,
-                       summary["trial_epochs_spent"], tcfg.experiment_location)
+    return TuneOutcome(
+        exp_dir,
+        int(len(table)),
+        summary["best"],
+        files,
+        cache.repeats_answered,
+        summary["trial_epochs_spent"],
+        tcfg.experiment_location,
+    )
 
 
 def train_best_model(cfg: DigitsConfig, tcfg: TuneConfig) -> list[str]:

@@ -5,6 +5,7 @@ one line when a trial finishes, stops early or fails: its objective, its knobs, 
 spent. `ResultsAsTrialsFinish` rewrites detailed_tuning_results.csv/.parquet at the same moments, so after a
 Ctrl-C the file already holds every trial that ended (in a bucket, uploaded then with the driver's other files).
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,13 @@ def _number(value: Any) -> float | None:
 
 
 def knob_summary(values: dict[str, Any]) -> str:
-    short = {"learning_rate": "lr", "batch_size": "batch", "focal_gamma": "gamma", "focal_alpha": "alpha",
-             "label_smoothing": "smoothing"}
+    short = {
+        "learning_rate": "lr",
+        "batch_size": "batch",
+        "focal_gamma": "gamma",
+        "focal_alpha": "alpha",
+        "label_smoothing": "smoothing",
+    }
     parts = []
     for key in ("architecture", *KNOBS):
         if key not in values:
@@ -58,8 +64,10 @@ def trial_line(trial: Any, trials: list, tcfg: TuneConfig) -> str:
     if trial.status == "ERROR":
         what = "failed (see its error.txt)"
     elif accuracy is not None:
-        what = f"finished: INT8 {accuracy:.4f}, val {_number(result.get(SIGNAL)) or 0:.4f}, " \
-               f"{result.get(TRIAL_EPOCHS)} trial-epochs"
+        what = (
+            f"finished: INT8 {accuracy:.4f}, val {_number(result.get(SIGNAL)) or 0:.4f}, "
+            f"{result.get(TRIAL_EPOCHS)} trial-epochs"
+        )
     else:
         what = f"stopped at epoch {result.get(EPOCH, 0)}: best val {_number(result.get(SIGNAL)) or 0:.4f}"
     scores = [_number((t.last_result or {}).get(ACCURACY)) for t in trials]
@@ -91,8 +99,9 @@ class ResultsAsTrialsFinish(Callback):
     def _write(self, trials: list, trial: Any) -> None:
         ended = ended_trials(trials, trial)
         try:
-            write_results(trials_frame(ended, {trial.trial_id: "ERROR" if trial.status == "ERROR" else "TERMINATED"}),
-                          self.tcfg)
+            write_results(
+                trials_frame(ended, {trial.trial_id: "ERROR" if trial.status == "ERROR" else "TERMINATED"}), self.tcfg
+            )
             experiment_mirror(self.tcfg).sync()  # in a bucket: the table, the journal, the cache, the rungs
         except (OSError, UserError) as err:  # the final outputs will try again; a full disk must not kill the search
             log.warning("cannot write the results table: %s", err)

@@ -14,6 +14,7 @@ an image or two, stops nobody: a rung cuts only where the signal separates confi
 `Rungs` is the rule (no Ray); `RungScheduler` hands it Tune's results. Records are kept in a JSON file in
 the experiment, so a resumed experiment compares new trials with the ones before the interruption.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ RUNGS_NAME = "rungs.json"
 class Rungs:
     """The records at each rung and the stop rule (see the module docstring)."""
 
-    def __init__(self, grace_period: int, reduction_factor: int, max_epochs: int, margin_se: float,
-                 path: Path | None = None):
+    def __init__(
+        self, grace_period: int, reduction_factor: int, max_epochs: int, margin_se: float, path: Path | None = None
+    ):
         self.reduction_factor, self.margin_se = reduction_factor, margin_se
         self.milestones: list[int] = []
         milestone = grace_period
@@ -92,8 +94,9 @@ class RungScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if EPOCH not in result or SIGNAL not in result:
             return TrialScheduler.CONTINUE
-        keep = self.rungs.decide(trial.trial_id, int(result[EPOCH]), float(result[SIGNAL]),
-                                 int(result.get(VAL_IMAGES, 0)))
+        keep = self.rungs.decide(
+            trial.trial_id, int(result[EPOCH]), float(result[SIGNAL]), int(result.get(VAL_IMAGES, 0))
+        )
         return TrialScheduler.CONTINUE if keep else TrialScheduler.STOP
 
     def debug_string(self) -> str:

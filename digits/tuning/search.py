@@ -12,6 +12,7 @@
   TPE then needs only a couple of random proposals before it models (`n_startup_trials`).
 - `UniqueSearcher` answers repeated configurations from a cache; `BudgetSearcher` keeps to the budget.
 """
+
 from __future__ import annotations
 
 import functools
@@ -103,8 +104,9 @@ def build_sampler(tcfg: TuneConfig, warm_starts: int):
     # concurrent trials apart.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # `group`: experimental since 2.8
-        return optuna.samplers.TPESampler(seed=tcfg.seed, n_startup_trials=startup, multivariate=True, group=True,
-                                          constant_liar=True)
+        return optuna.samplers.TPESampler(
+            seed=tcfg.seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
+        )
 
 
 def build_searcher(tcfg: TuneConfig, points: list[dict[str, Any]] | None = None):
@@ -114,11 +116,22 @@ def build_searcher(tcfg: TuneConfig, points: list[dict[str, Any]] | None = None)
     if points is None:
         points = warm_start_points(tcfg.space) if tcfg.warm_start else []
     metric, mode = objective(tcfg)
-    optuna_search = TrialOptunaSearch(space=DefineByRun(tcfg.space), metric=metric, mode=mode,
-                                      sampler=build_sampler(tcfg, len(points)), points_to_evaluate=points or None,
-                                      study_name=tcfg.name, storage=study_storage(tcfg.experiment_dir))
-    unique = UniqueSearcher(optuna_search, functools.partial(hyperparameters, space=tcfg.space), config_key,
-                            tcfg.experiment_dir / CACHE_NAME)
-    budget = BudgetSearcher(unique, tcfg.budget_epochs, tcfg.max_trial_epochs,
-                            functools.partial(trial_epochs, tcfg=tcfg))
+    optuna_search = TrialOptunaSearch(
+        space=DefineByRun(tcfg.space),
+        metric=metric,
+        mode=mode,
+        sampler=build_sampler(tcfg, len(points)),
+        points_to_evaluate=points or None,
+        study_name=tcfg.name,
+        storage=study_storage(tcfg.experiment_dir),
+    )
+    unique = UniqueSearcher(
+        optuna_search,
+        functools.partial(hyperparameters, space=tcfg.space),
+        config_key,
+        tcfg.experiment_dir / CACHE_NAME,
+    )
+    budget = BudgetSearcher(
+        unique, tcfg.budget_epochs, tcfg.max_trial_epochs, functools.partial(trial_epochs, tcfg=tcfg)
+    )
     return ConcurrencyLimiter(budget, max_concurrent=tcfg.max_concurrent)

@@ -4,6 +4,7 @@ Optuna asks for knobs one by one, so the space can branch: focal alpha is asked 
 label smoothing only when it is 0, and an architecture may replace any range (`per_architecture`), in which
 case that knob is asked under `<knob>@<architecture>` so TPE models it per architecture.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,16 @@ from typing import Any
 from digits.config import DigitsConfig
 from digits.tuning.config import FloatRange, SearchSpace
 
-KNOBS = ("optimizer", "learning_rate", "batch_size", "focal_gamma", "focal_alpha", "label_smoothing", "dropout",
-         "quantization")
+KNOBS = (
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "focal_gamma",
+    "focal_alpha",
+    "label_smoothing",
+    "dropout",
+    "quantization",
+)
 _SPACE_FIELD = {"optimizer": "optimizers"}  # knob -> SearchSpace field when the names differ
 _SIGNIFICANT_DIGITS = 12
 
@@ -50,8 +59,13 @@ def contains(spec: Any, value: Any) -> bool:
 
 def _typed(spec: Any, value: Any) -> Any:
     """Integer choices stay integers (a results table read back with gaps turns 32 into 32.0)."""
-    if isinstance(spec, list) and spec and all(isinstance(c, int) and not isinstance(c, bool) for c in spec) \
-            and isinstance(value, float) and value.is_integer():
+    if (
+        isinstance(spec, list)
+        and spec
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in spec)
+        and isinstance(value, float)
+        and value.is_integer()
+    ):
         return int(value)
     return value
 
@@ -114,8 +128,10 @@ def canonical(values: dict[str, Any]) -> dict[str, Any]:
         values.pop("label_smoothing", None)
     else:
         values.pop("focal_alpha", None)
-    return {key: float(f"{value:.{_SIGNIFICANT_DIGITS}g}") if isinstance(value, float) else value
-            for key, value in sorted(values.items())}
+    return {
+        key: float(f"{value:.{_SIGNIFICANT_DIGITS}g}") if isinstance(value, float) else value
+        for key, value in sorted(values.items())
+    }
 
 
 def config_key(values: dict[str, Any]) -> str:
@@ -127,12 +143,19 @@ def config_key(values: dict[str, Any]) -> str:
 def trial_digits_config(base: DigitsConfig, values: dict[str, Any], epochs: int, **changes: Any) -> DigitsConfig:
     """The digits config of one trial: `base` with the tuned knobs (and `changes`) applied."""
     gamma = float(values.get("focal_gamma", base.focal_gamma))
-    data = {**base.model_dump(), "model_architecture": values["architecture"], "epochs": epochs,
-            "optimizer": values.get("optimizer", base.optimizer),
-            "learning_rate": values.get("learning_rate", base.learning_rate),
-            "batch_size": values.get("batch_size", base.batch_size), "focal_gamma": gamma,
-            "dropout": values.get("dropout", base.dropout), "quantize_model": True,
-            "use_qat": values.get("quantization", "qat" if base.use_qat else "ptq") == "qat", **changes}
+    data = {
+        **base.model_dump(),
+        "model_architecture": values["architecture"],
+        "epochs": epochs,
+        "optimizer": values.get("optimizer", base.optimizer),
+        "learning_rate": values.get("learning_rate", base.learning_rate),
+        "batch_size": values.get("batch_size", base.batch_size),
+        "focal_gamma": gamma,
+        "dropout": values.get("dropout", base.dropout),
+        "quantize_model": True,
+        "use_qat": values.get("quantization", "qat" if base.use_qat else "ptq") == "qat",
+        **changes,
+    }
     if gamma > 0:
         data["focal_alpha"] = values.get("focal_alpha", base.focal_alpha)
     else:

@@ -4,6 +4,7 @@ Runs inside a Ray worker that Tune reuses for the next trial (`reuse_actors`), s
 images are read once per worker. TensorFlow is told how many threads the trial owns (Ray's OMP_NUM_THREADS does
 not reach it) and to grow GPU memory on demand, so fractional-GPU trials can share one device.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,12 +57,21 @@ def record_training(location: str, trial_id: str, values: dict[str, Any], resume
     """Record each training started: the audit trail that shows no configuration was trained twice, and that a
     resumed trial continued where it stopped (`resumed_from_epoch`). A line of trainings.jsonl in a folder; in a
     bucket, `trainings/<trial id>-<ns>.json` (written from whichever node runs the trial)."""
-    line = json.dumps({"trial_id": trial_id, "key": config_key(values), "hyperparameters": values,
-                       "resumed_from_epoch": resumed_from_epoch, "started": time.time()}, sort_keys=True)
+    line = json.dumps(
+        {
+            "trial_id": trial_id,
+            "key": config_key(values),
+            "hyperparameters": values,
+            "resumed_from_epoch": resumed_from_epoch,
+            "started": time.time(),
+        },
+        sort_keys=True,
+    )
     try:
         if storage.is_uri(location):
-            storage.write_bytes(storage.join(location, TRAININGS_FOLDER, f"{trial_id}-{time.time_ns()}.json"),
-                                line.encode())
+            storage.write_bytes(
+                storage.join(location, TRAININGS_FOLDER, f"{trial_id}-{time.time_ns()}.json"), line.encode()
+            )
             return
         Path(location).mkdir(parents=True, exist_ok=True)
         with open(Path(location) / TRAINING_LOG_NAME, "a", encoding="utf-8") as fh:
@@ -100,6 +110,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     checkpoint = tune.get_checkpoint()
     with checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext() as folder:
         resume_from = Path(folder) if folder is not None else None
-        record_training(settings.experiment_location, tune.get_context().get_trial_id(), values,
-                        read_state(resume_from).epoch)
+        record_training(
+            settings.experiment_location, tune.get_context().get_trial_id(), values, read_state(resume_from).epoch
+        )
         train_trial(cfg, report_to_tune, resume_from, settings.eval_images)

@@ -15,6 +15,7 @@ final metrics in `state.json` (a trial resumed from it only reports them again).
 Images are read from disk once per process (`trial_data`): Ray reuses a worker for the next trial, and only
 the batching differs between trials.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,7 @@ MODEL_FILE = "model.keras"
 BEST_WEIGHTS_FILE = "best_weights.npz"
 INT8_FILE = "model_int8.tflite"
 STATE_FILE = "state.json"
-_DATA_KEYS = ("data_sources", "nb_classes", "input_channels", "input_height", "input_width", "validation_split",
-              "seed")
+_DATA_KEYS = ("data_sources", "nb_classes", "input_channels", "input_height", "input_width", "validation_split", "seed")
 _SPLITS: dict[str, tuple[list[LabelledImages], LabelledImages]] = {}
 
 
@@ -73,8 +73,7 @@ def evaluation_images(data: DigitsData, count: int, seed: int) -> tuple[np.ndarr
     return to_float(images), labels
 
 
-def save_checkpoint(folder: Path, model: keras.Model, best_weights: list[np.ndarray] | None,
-                    state: TrialState) -> Path:
+def save_checkpoint(folder: Path, model: keras.Model, best_weights: list[np.ndarray] | None, state: TrialState) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / MODEL_FILE)
     if best_weights is not None:
@@ -111,9 +110,13 @@ class EpochReports(keras.callbacks.Callback):
 
     def metrics(self, epoch: int, logs: dict | None) -> dict:
         metrics = {key: float(value) for key, value in (logs or {}).items()}
-        metrics.update(epoch=epoch, trial_epochs=epoch, val_images=self.val_images,
-                       best_val_accuracy=float(self.keep_best.best if self.keep_best.best is not None else 0.0),
-                       learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        metrics.update(
+            epoch=epoch,
+            trial_epochs=epoch,
+            val_images=self.val_images,
+            best_val_accuracy=float(self.keep_best.best if self.keep_best.best is not None else 0.0),
+            learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        )
         return metrics
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -121,8 +124,11 @@ class EpochReports(keras.callbacks.Callback):
         if epoch + 1 >= self.epochs:
             return  # the last epoch is reported with the INT8 score
         state = TrialState(epoch + 1, self.keep_best.best, self.keep_best.best_epoch)
-        _report_with_checkpoint(self.report, self.last,
-                                lambda folder: save_checkpoint(folder, self.model, self.keep_best.best_weights, state))
+        _report_with_checkpoint(
+            self.report,
+            self.last,
+            lambda folder: save_checkpoint(folder, self.model, self.keep_best.best_weights, state),
+        )
 
 
 def _report_with_checkpoint(report: Reporter, metrics: dict, write: Callable[[Path], object]) -> None:
@@ -136,8 +142,9 @@ def _report_with_checkpoint(report: Reporter, metrics: dict, write: Callable[[Pa
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def train_trial(cfg: DigitsConfig, report: Reporter, resume_from: Path | None = None, eval_images: int = 0,
-                verbose: int = 0) -> dict:
+def train_trial(
+    cfg: DigitsConfig, report: Reporter, resume_from: Path | None = None, eval_images: int = 0, verbose: int = 0
+) -> dict:
     """Train `cfg` for `cfg.epochs` (continuing `resume_from`), then score its INT8 model; returns the last report.
 
     `cfg` should have early stopping off: the rungs decide when a trial stops.
@@ -164,15 +171,25 @@ def train_trial(cfg: DigitsConfig, report: Reporter, resume_from: Path | None = 
         model, state = create_model(resolve_name(cfg.model_architecture), cfg), TrialState()
         compile_model(model, cfg)
     epochs = EpochReports(keep_best, report, len(data.validation_set), cfg.epochs)
-    model.fit(data.train, epochs=cfg.epochs, initial_epoch=state.epoch, steps_per_epoch=data.steps_per_epoch,
-              validation_data=data.validation, callbacks=build_callbacks(cfg, keep_best, None, [epochs]),
-              shuffle=False, verbose=verbose)
+    model.fit(
+        data.train,
+        epochs=cfg.epochs,
+        initial_epoch=state.epoch,
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=data.validation,
+        callbacks=build_callbacks(cfg, keep_best, None, [epochs]),
+        shuffle=False,
+        verbose=verbose,
+    )
     # KeepBest has put the best epoch's weights back: that model is what the trial delivers
     content = int8_model_bytes(model, cfg, data)
     images, labels = evaluation_images(data, eval_images, cfg.seed)
     final = dict(epochs.last)
-    final.update(int8_accuracy=int8_accuracy(content, images, labels), int8_size_bytes=len(content),
-                 qat_epochs=qat_epochs(cfg) if cfg.use_qat else 0)
+    final.update(
+        int8_accuracy=int8_accuracy(content, images, labels),
+        int8_size_bytes=len(content),
+        qat_epochs=qat_epochs(cfg) if cfg.use_qat else 0,
+    )
     final["trial_epochs"] = cfg.epochs + final["qat_epochs"]
     done = TrialState(cfg.epochs, keep_best.best, keep_best.best_epoch, final)
 

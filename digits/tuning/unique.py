@@ -6,6 +6,7 @@ once and another suggestion is drawn; if it is still running, the suggestion wai
 Results live in `<experiment>/unique_results.json`, so a resumed or repeated experiment reuses them too.
 After `max_repeats` duplicates in a row the space is taken as exhausted and the search ends early.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,11 @@ MAX_REPEATS = 50
 
 def _json_scalars(result: dict[str, Any]) -> dict[str, Any]:
     """The JSON-safe scalar part of a Tune result (numbers, strings, booleans)."""
-    return {key: value for key, value in result.items()
-            if isinstance(value, (int, float, str, bool)) and not key.startswith("config")}
+    return {
+        key: value
+        for key, value in result.items()
+        if isinstance(value, (int, float, str, bool)) and not key.startswith("config")
+    }
 
 
 class ResultCache:
@@ -57,8 +61,14 @@ class ResultCache:
 class UniqueSearcher(WrappedSearcher):
     """Wraps a Searcher so that no canonical configuration is trained twice (see the module docstring)."""
 
-    def __init__(self, searcher: Searcher, canonicalize: Callable[[dict], dict], key: Callable[[dict], str],
-                 cache_path: Path, max_repeats: int = MAX_REPEATS):
+    def __init__(
+        self,
+        searcher: Searcher,
+        canonicalize: Callable[[dict], dict],
+        key: Callable[[dict], str],
+        cache_path: Path,
+        max_repeats: int = MAX_REPEATS,
+    ):
         super().__init__(searcher)
         self.canonicalize, self.key = canonicalize, key
         self.cache = ResultCache(cache_path)

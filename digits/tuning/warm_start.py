@@ -6,6 +6,7 @@ architecture's own dropout), are the first trials Optuna runs (`enqueue_trial`, 
 `points_to_evaluate`); TPE then models around them. A setting outside the tune file's space is left out of
 the point, so Optuna samples that knob instead of running something the user excluded.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,8 +41,12 @@ def warm_start_point(space: SearchSpace, architecture: str, settings: dict[str, 
     elif contains(gamma_spec, values.get("focal_gamma")):
         gamma = values["focal_gamma"]
     for knob in KNOBS:
-        if knob == "focal_alpha" and (gamma is None or gamma == 0) or \
-                knob == "label_smoothing" and (gamma is None or gamma > 0):
+        if (
+            knob == "focal_alpha"
+            and (gamma is None or gamma == 0)
+            or knob == "label_smoothing"
+            and (gamma is None or gamma > 0)
+        ):
             continue
         spec, name = knob_spec(space, knob, architecture)
         if is_asked(spec) and knob in values and contains(spec, values[knob]):

@@ -1,4 +1,5 @@
 """A Tune searcher that wraps another: metric, mode and search properties are the wrapped searcher's."""
+
 from __future__ import annotations
 
 from ray.tune.search import Searcher

@@ -3,6 +3,7 @@
 `fine-tune` mixes the original sources (`data_ratio` of the draws) with augmented data (`augmented_ratio`);
 `retrain` adds a folder of bad predictions to the sources at a heavy weight.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

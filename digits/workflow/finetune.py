@@ -10,6 +10,7 @@ Both load `best_model.keras`, continue training it on a mixed stream and export 
   knew; the strategy decides which layers stay frozen; the learning rate is scaled down.
 - retrain adds the folder of bad predictions to the sources with a heavy weight and a low learning rate.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,16 +25,23 @@ from digits.config import AugmentationConfig, DataSource, DigitsConfig
 from digits.data.augment import build_augmenter
 from digits.data.datasets import DigitsData, assemble_datasets, build_datasets, load_splits, to_float
 from digits.data.sources import LabelledImages
-from digits.workflow.adapt_plan import (FINETUNED_SUFFIX, RETRAIN_LEARNING_RATE, STRATEGIES, FineTunePlan,
-                                        check_learning_rate, require_model_file, scaled_sources, with_bad_source)
+from digits.workflow.adapt_plan import (
+    FINETUNED_SUFFIX,
+    RETRAIN_LEARNING_RATE,
+    STRATEGIES,
+    FineTunePlan,
+    check_learning_rate,
+    require_model_file,
+    scaled_sources,
+    with_bad_source,
+)
 from digits.workflow.run import RunResult, train_and_export
 from experiments.errors import UserError
 
 log = logging.getLogger(__name__)
 
 # Wider than the training ranges (5 deg, 10 %, 20 %, 20 %): the augmented share should look unlike the originals.
-HEAVY_AUGMENTATION = AugmentationConfig(rotation_range=12.0, zoom_range=0.2, brightness_range=0.4,
-                                        contrast_range=0.5)
+HEAVY_AUGMENTATION = AugmentationConfig(rotation_range=12.0, zoom_range=0.2, brightness_range=0.4, contrast_range=0.5)
 HEAVY_COPIES = 2
 
 
@@ -45,8 +53,10 @@ def load_trained_model(path: str | Path) -> keras.Model:
     """
     path = require_model_file(path)
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise UserError(f"{path}: not a readable Keras model (not a complete .keras zip archive: truncated or "
-                        "another format); export it again")
+        raise UserError(
+            f"{path}: not a readable Keras model (not a complete .keras zip archive: truncated or "
+            "another format); export it again"
+        )
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
@@ -67,8 +77,13 @@ def config_for_model(cfg: DigitsConfig, model: keras.Model, model_path: Path, **
     """`cfg` made to match the loaded model (architecture, input size, channels, classes) plus `updates`."""
     _, height, width, channels = model.input_shape
     classes = model.output_shape[-1]
-    fields = {"model_architecture": architecture_of(model, model_path, cfg.model_architecture),
-              "input_height": height, "input_width": width, "input_channels": channels, "nb_classes": classes}
+    fields = {
+        "model_architecture": architecture_of(model, model_path, cfg.model_architecture),
+        "input_height": height,
+        "input_width": width,
+        "input_channels": channels,
+        "nb_classes": classes,
+    }
     try:
         return DigitsConfig.model_validate({**cfg.model_dump(), **fields, **updates})
     except ValueError as err:
@@ -96,8 +111,9 @@ def apply_strategy(model: keras.Model, strategy: str) -> None:
             layer.trainable = index >= head_start
 
 
-def heavily_augmented(parts: list[LabelledImages], seed: int, copies: int = HEAVY_COPIES,
-                      batch_size: int = 256) -> LabelledImages:
+def heavily_augmented(
+    parts: list[LabelledImages], seed: int, copies: int = HEAVY_COPIES, batch_size: int = 256
+) -> LabelledImages:
     """`copies` strongly augmented versions of every training image, as one more uint8 source."""
     augmenter = build_augmenter(HEAVY_AUGMENTATION, seed)
     images = np.concatenate([part.images for part in parts])
@@ -105,7 +121,7 @@ def heavily_augmented(parts: list[LabelledImages], seed: int, copies: int = HEAV
     out = []
     for _ in range(copies):
         for start in range(0, len(images), batch_size):
-            batch = augmenter(to_float(images[start:start + batch_size]), training=True)
+            batch = augmenter(to_float(images[start : start + batch_size]), training=True)
             out.append(np.clip(np.round(keras.ops.convert_to_numpy(batch) * 255.0), 0, 255).astype(np.uint8))
     return LabelledImages(np.concatenate(out), np.tile(labels, copies), "heavily augmented original sources")
 
@@ -114,8 +130,11 @@ def fine_tune_data(cfg: DigitsConfig, plan: FineTunePlan) -> tuple[DigitsConfig,
     """The fine-tuning mix: originals at `data_ratio`, augmented data at `augmented_ratio` (of the draws)."""
     originals = scaled_sources(cfg.data_sources, plan.data_ratio)
     if plan.augmented_dir is not None:
-        mixed = cfg.model_copy(update={"data_sources": originals + [DataSource(path=Path(plan.augmented_dir),
-                                                                               weight=plan.augmented_ratio)]})
+        mixed = cfg.model_copy(
+            update={
+                "data_sources": originals + [DataSource(path=Path(plan.augmented_dir), weight=plan.augmented_ratio)]
+            }
+        )
         return mixed, build_datasets(mixed)
     parts, validation = load_splits(cfg)
     heavy = heavily_augmented(parts, cfg.seed)
@@ -132,26 +151,58 @@ def fine_tune(cfg: DigitsConfig, model_path: str | Path, plan: FineTunePlan, ver
     apply_strategy(model, plan.strategy)
     cfg, data = fine_tune_data(cfg, plan)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    log.info("fine-tuning %s (%s: %d trainable parameters) at lr %g", model_path, plan.strategy, trainable,
-             cfg.learning_rate)
-    extra = {"architecture": cfg.model_architecture, "fine_tuned_from": str(model_path), "strategy": plan.strategy,
-             "data_ratio": plan.data_ratio, "augmented_ratio": plan.augmented_ratio,
-             "augmented_data": str(plan.augmented_dir) if plan.augmented_dir else "heavy augmentation of sources",
-             "learning_rate": cfg.learning_rate, "trainable_params": trainable}
-    return train_and_export(cfg, verbose=verbose, model=model, data=data,
-                            export_name=cfg.model_architecture + FINETUNED_SUFFIX, extra_metrics=extra)
+    log.info(
+        "fine-tuning %s (%s: %d trainable parameters) at lr %g", model_path, plan.strategy, trainable, cfg.learning_rate
+    )
+    extra = {
+        "architecture": cfg.model_architecture,
+        "fine_tuned_from": str(model_path),
+        "strategy": plan.strategy,
+        "data_ratio": plan.data_ratio,
+        "augmented_ratio": plan.augmented_ratio,
+        "augmented_data": str(plan.augmented_dir) if plan.augmented_dir else "heavy augmentation of sources",
+        "learning_rate": cfg.learning_rate,
+        "trainable_params": trainable,
+    }
+    return train_and_export(
+        cfg,
+        verbose=verbose,
+        model=model,
+        data=data,
+        export_name=cfg.model_architecture + FINETUNED_SUFFIX,
+        extra_metrics=extra,
+    )
 
 
-def retrain(cfg: DigitsConfig, model_path: str | Path, bad_dir: str | Path, bad_weight: float = 10.0,
-            learning_rate: float = RETRAIN_LEARNING_RATE, verbose: int = 2) -> RunResult:
+def retrain(
+    cfg: DigitsConfig,
+    model_path: str | Path,
+    bad_dir: str | Path,
+    bad_weight: float = 10.0,
+    learning_rate: float = RETRAIN_LEARNING_RATE,
+    verbose: int = 2,
+) -> RunResult:
     """Retrain the model at `model_path` with the bad predictions up-weighted; PTQ INT8 export."""
     check_learning_rate(learning_rate)
     cfg = with_bad_source(cfg, bad_dir, bad_weight)
     model = load_trained_model(model_path)
-    cfg = config_for_model(cfg, model, Path(model_path), learning_rate=learning_rate, quantize_model=True,
-                           use_qat=False, esp_dl_quantize=False)
+    cfg = config_for_model(
+        cfg,
+        model,
+        Path(model_path),
+        learning_rate=learning_rate,
+        quantize_model=True,
+        use_qat=False,
+        esp_dl_quantize=False,
+    )
     apply_strategy(model, "full")
-    extra = {"architecture": cfg.model_architecture, "fine_tuned_from": str(model_path),
-             "bad_images_dir": str(bad_dir), "bad_weight": bad_weight, "learning_rate": learning_rate}
-    return train_and_export(cfg, verbose=verbose, model=model,
-                            export_name=cfg.model_architecture + FINETUNED_SUFFIX, extra_metrics=extra)
+    extra = {
+        "architecture": cfg.model_architecture,
+        "fine_tuned_from": str(model_path),
+        "bad_images_dir": str(bad_dir),
+        "bad_weight": bad_weight,
+        "learning_rate": learning_rate,
+    }
+    return train_and_export(
+        cfg, verbose=verbose, model=model, export_name=cfg.model_architecture + FINETUNED_SUFFIX, extra_metrics=extra
+    )

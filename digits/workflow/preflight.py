@@ -1,4 +1,5 @@
 """Checks that need no TensorFlow, run before any is imported: a bad run fails in a second, not after a minute."""
+
 from __future__ import annotations
 
 from pathlib import Path

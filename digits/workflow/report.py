@@ -1,4 +1,5 @@
 """Run reports: the training-history plot and metrics.json, both written atomically."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ An export_dir in a bucket (s3://, gs://) is written in a scratch folder and uplo
 `experiments.storage` (each file one completed upload, metrics.json last), as lpasrn's runs are.
 `train_and_export` returns a `RunResult`: the same figures as metrics.json, typed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,22 +75,34 @@ class RunResult:
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json: flat keys, None for what was not made."""
-        return {"model": self.model, "nb_classes": self.nb_classes, "color_mode": self.color_mode,
-                "params": self.params, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
-                "validation_images": self.validation_images, "keras_float_accuracy": self.keras_float_accuracy,
-                **_evaluation_metrics("float_tflite", self.float_tflite),
-                **_evaluation_metrics("int8_tflite", self.int8_tflite),
-                "int8_io_type": self.int8_tflite.input_dtype if self.int8_tflite else None,
-                "quantization": self.quantization, "espdl_target": self.espdl_target,
-                "espdl_accuracy": self.espdl.accuracy if self.espdl else None,
-                "espdl_size_bytes": self.espdl.size_bytes if self.espdl else None,
-                "history": self.history, "files": self.files, **self.extra}
+        return {
+            "model": self.model,
+            "nb_classes": self.nb_classes,
+            "color_mode": self.color_mode,
+            "params": self.params,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "validation_images": self.validation_images,
+            "keras_float_accuracy": self.keras_float_accuracy,
+            **_evaluation_metrics("float_tflite", self.float_tflite),
+            **_evaluation_metrics("int8_tflite", self.int8_tflite),
+            "int8_io_type": self.int8_tflite.input_dtype if self.int8_tflite else None,
+            "quantization": self.quantization,
+            "espdl_target": self.espdl_target,
+            "espdl_accuracy": self.espdl.accuracy if self.espdl else None,
+            "espdl_size_bytes": self.espdl.size_bytes if self.espdl else None,
+            "history": self.history,
+            "files": self.files,
+            **self.extra,
+        }
 
     def summary(self) -> str:
         """The line a command prints for the model: its accuracies and where its files are."""
         espdl = f", espdl ({self.espdl_target}) {_fmt(self.espdl.accuracy)}" if self.espdl else ""
-        return (f"{self.model}: keras {self.keras_float_accuracy:.4f}, float tflite {self.float_tflite.accuracy:.4f}, "
-                f"int8 {_fmt(self.int8_accuracy)}{espdl} -> {self.location}")
+        return (
+            f"{self.model}: keras {self.keras_float_accuracy:.4f}, float tflite {self.float_tflite.accuracy:.4f}, "
+            f"int8 {_fmt(self.int8_accuracy)}{espdl} -> {self.location}"
+        )
 
 
 def keras_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> float:
@@ -102,23 +115,41 @@ def export_int8(model, cfg: DigitsConfig, data: DigitsData, target: Path, verbos
     return atomic_write_bytes(target, int8_model_bytes(model, cfg, data, verbose))
 
 
-def export_esp_dl(model, cfg: DigitsConfig, data: DigitsData, model_dir: Path, name: str, val_images: np.ndarray,
-                  val_labels: np.ndarray) -> EspdlExport:
+def export_esp_dl(
+    model,
+    cfg: DigitsConfig,
+    data: DigitsData,
+    model_dir: Path,
+    name: str,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+) -> EspdlExport:
     """`<name>_<esp_dl_target>.espdl`: ESP-PPQ's 8-bit post-training quantization of the float model (also with
     use_qat, whose fake-quantized copy does not convert to ONNX), scored on the validation images."""
-    return export_espdl(model, calibration_images(data, cfg.seed), model_dir, name, cfg.esp_dl_target, val_images,
-                        val_labels)
+    return export_espdl(
+        model, calibration_images(data, cfg.seed), model_dir, name, cfg.esp_dl_target, val_images, val_labels
+    )
 
 
 def _evaluation_metrics(prefix: str, evaluation: TFLiteEvaluation | None) -> dict:
-    return {f"{prefix}_accuracy": evaluation.accuracy if evaluation else None,
-            f"{prefix}_size_bytes": evaluation.size_bytes if evaluation else None,
-            f"{prefix}_latency_ms": evaluation.latency_ms if evaluation else None}
+    return {
+        f"{prefix}_accuracy": evaluation.accuracy if evaluation else None,
+        f"{prefix}_size_bytes": evaluation.size_bytes if evaluation else None,
+        f"{prefix}_latency_ms": evaluation.latency_ms if evaluation else None,
+    }
 
 
-def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cleanup: bool = False,
-                     verbose: int = 2, *, model=None, data: DigitsData | None = None, export_name: str | None = None,
-                     extra_metrics: dict | None = None) -> RunResult:
+def train_and_export(
+    cfg: DigitsConfig,
+    reporter: Reporter | None = None,
+    no_cleanup: bool = False,
+    verbose: int = 2,
+    *,
+    model=None,
+    data: DigitsData | None = None,
+    export_name: str | None = None,
+    extra_metrics: dict | None = None,
+) -> RunResult:
     """Train `cfg.model_architecture`, export and evaluate it; writes metrics.json and returns the result.
 
     Fine-tuning passes a loaded `model`, its own mixed `data` and an `export_name` (`<model>_finetuned`), which
@@ -128,21 +159,48 @@ def train_and_export(cfg: DigitsConfig, reporter: Reporter | None = None, no_cle
     location = model_location(cfg, export_name)
     outputs = storage.MirroredFolder(location)  # a bucket: a scratch folder, uploaded
     try:
-        result = _train_and_export(cfg, location, outputs.local, reporter, no_cleanup, verbose, model=model,
-                                   data=data, export_name=export_name, extra_metrics=extra_metrics)
+        result = _train_and_export(
+            cfg,
+            location,
+            outputs.local,
+            reporter,
+            no_cleanup,
+            verbose,
+            model=model,
+            data=data,
+            export_name=export_name,
+            extra_metrics=extra_metrics,
+        )
         outputs.sync(last=[METRICS_NAME])  # metrics.json vouches for the files it lists
     finally:
         outputs.close()
     return result
 
 
-def _train_and_export(cfg: DigitsConfig, location: str, model_dir: Path, reporter: Reporter | None,
-                      no_cleanup: bool, verbose: int, *, model, data: DigitsData | None, export_name: str | None,
-                      extra_metrics: dict | None) -> RunResult:
+def _train_and_export(
+    cfg: DigitsConfig,
+    location: str,
+    model_dir: Path,
+    reporter: Reporter | None,
+    no_cleanup: bool,
+    verbose: int,
+    *,
+    model,
+    data: DigitsData | None,
+    export_name: str | None,
+    extra_metrics: dict | None,
+) -> RunResult:
     entry = model_entry(cfg.model_architecture)
     name = export_name or entry.name
-    trained = train_model(cfg, reporter=reporter, data=data, model_dir=model_dir, verbose=verbose, model=model,
-                          before_fit=lambda: save_resolved_config(cfg, model_dir))
+    trained = train_model(
+        cfg,
+        reporter=reporter,
+        data=data,
+        model_dir=model_dir,
+        verbose=verbose,
+        model=model,
+        before_fit=lambda: save_resolved_config(cfg, model_dir),
+    )
     model = trained.model
     val_images = to_float(trained.data.validation_set.images)
     val_labels = trained.data.validation_set.labels
@@ -162,18 +220,29 @@ def _train_and_export(cfg: DigitsConfig, location: str, model_dir: Path, reporte
         if cfg.esp_dl_quantize:
             espdl = export_esp_dl(model, cfg, trained.data, model_dir, name, val_images, val_labels)
             files["espdl"] = espdl.path.name
-    files["history_plot"] = plot_history(trained.history, model_dir / HISTORY_PLOT_NAME,
-                                         f"{name} ({cfg.export_group})").name
+    files["history_plot"] = plot_history(
+        trained.history, model_dir / HISTORY_PLOT_NAME, f"{name} ({cfg.export_group})"
+    ).name
 
     result = RunResult(
-        model=name, location=location, nb_classes=cfg.nb_classes, color_mode=cfg.color_mode, params=trained.params,
-        epochs_run=len(trained.history.get("loss", [])), best_epoch=trained.best_epoch,
+        model=name,
+        location=location,
+        nb_classes=cfg.nb_classes,
+        color_mode=cfg.color_mode,
+        params=trained.params,
+        epochs_run=len(trained.history.get("loss", [])),
+        best_epoch=trained.best_epoch,
         validation_images=int(len(val_labels)),
         keras_float_accuracy=keras_accuracy(model, val_images, val_labels, cfg.batch_size),
-        float_tflite=float_eval, int8_tflite=int8_eval,
+        float_tflite=float_eval,
+        int8_tflite=int8_eval,
         quantization=("qat" if cfg.use_qat else "ptq") if int8_eval else "none",
-        espdl=espdl, espdl_target=cfg.esp_dl_target if espdl else None, history=trained.history, files=files,
-        extra=dict(extra_metrics or {}))
+        espdl=espdl,
+        espdl_target=cfg.esp_dl_target if espdl else None,
+        history=trained.history,
+        files=files,
+        extra=dict(extra_metrics or {}),
+    )
     write_metrics(result.metrics(), model_dir / METRICS_NAME)
     if not no_cleanup:
         shutil.rmtree(trained.checkpoint_dir, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 `L` marks a letter slot, `N` a digit slot. Brazilian plates are `LLLNNNN`; Mercosur plates `LLLNLNN`.
 """
+
 from __future__ import annotations
 
 import string

@@ -6,6 +6,7 @@ fits in memory and the loader's cost per sample drops from a decode and a resize
 exactly the reader's: every pair comes from the wrapped dataset's own `__getitem__` (same decoding, resizing and
 warnings) and is stored as the uint8 values its float tensor was made of, which converts back bit for bit.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +23,10 @@ IMAGE_KEYS = ("lr", "hr", LR_FRAMES)  # LR_FRAMES: a multi-frame generator's sta
 def _decoded(source: Dataset, index: int) -> dict[str, Any]:
     """One item with its images as the uint8 values their float tensors were made of (exact: k / 255 * 255 = k)."""
     item = source[index]
-    return {key: item[key].mul(255.0).round_().to(torch.uint8) if key in IMAGE_KEYS else value
-            for key, value in item.items()}
+    return {
+        key: item[key].mul(255.0).round_().to(torch.uint8) if key in IMAGE_KEYS else value
+        for key, value in item.items()
+    }
 
 
 class DecodedPlates(Dataset):

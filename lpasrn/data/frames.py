@@ -4,11 +4,13 @@ Frames of any size are resized to the model's sizes, which is right for real cro
 little) but hides a mislabelled file: an LR frame larger than its HR, or a crop that is no plate shape at all.
 Those are warned about (once per track) and counted by `lpasrn check-data`, never refused.
 """
+
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -64,8 +66,10 @@ def frame_size_problem(lr_size: tuple[int, int], hr_size: tuple[int, int]) -> st
     low, high = PLATE_ASPECT_RANGE
     for side, (width, height) in (("LR", lr_size), ("HR", hr_size)):
         if not low <= width / height <= high:
-            return (f"{side} frame {height}x{width} (height x width) is far from a plate's shape "
-                    f"(width/height {width / height:.2f}, expected {low:g} to {high:g})")
+            return (
+                f"{side} frame {height}x{width} (height x width) is far from a plate's shape "
+                f"(width/height {width / height:.2f}, expected {low:g} to {high:g})"
+            )
     return None
 
 

@@ -6,6 +6,7 @@ from uniform sampling to those weights over the stage. A plain `WeightedRandomSa
 every rank would draw its own sample set. Here all ranks make the same weighted draw per epoch (seed + epoch)
 and each takes a disjoint strided share of it.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,14 @@ from torch.utils.data import Sampler
 
 
 class HardExampleMiner:
-    def __init__(self, num_samples: int, difficulty_alpha: float = 2.0, reweight_interval: int = 5,
-                 momentum: float = 0.7, eps: float = 0.05):
+    def __init__(
+        self,
+        num_samples: int,
+        difficulty_alpha: float = 2.0,
+        reweight_interval: int = 5,
+        momentum: float = 0.7,
+        eps: float = 0.05,
+    ):
         self.difficulty_alpha, self.reweight_interval = difficulty_alpha, reweight_interval
         self.momentum, self.eps = momentum, eps
         self.accuracy = torch.zeros(num_samples, dtype=torch.float64)
@@ -121,7 +128,7 @@ class CurriculumSampler(Sampler[int]):
         return torch.multinomial(self.probabilities(), total, replacement=True, generator=generator)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_draw()[self.rank::self.num_replicas].tolist())
+        return iter(self.epoch_draw()[self.rank :: self.num_replicas].tolist())
 
     def __len__(self) -> int:
         return self.per_replica

@@ -16,6 +16,7 @@ fixed when packing (split file, `ROOT/split.txt`, or the ratio split) and read b
 This module needs no Ray: `--local` training and evaluation read shards with pyarrow into memory (plates are a
 few KB); `lpasrn.ray_glue.data` streams the training split with Ray Data instead, decoding with `decode_rows`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,10 +47,21 @@ META_COLUMNS = ["split", "index", "track_id", "frame", "text", "layout", "lr_nam
 def _schema():
     import pyarrow as pa
 
-    return pa.schema([("split", pa.string()), ("index", pa.int64()), ("track_id", pa.string()),
-                      ("frame", pa.int32()), ("text", pa.string()), ("layout", pa.string()),
-                      ("corners", pa.string()), ("lr_name", pa.string()), ("hr_name", pa.string()),
-                      ("lr", pa.binary()), ("hr", pa.binary())])
+    return pa.schema(
+        [
+            ("split", pa.string()),
+            ("index", pa.int64()),
+            ("track_id", pa.string()),
+            ("frame", pa.int32()),
+            ("text", pa.string()),
+            ("layout", pa.string()),
+            ("corners", pa.string()),
+            ("lr_name", pa.string()),
+            ("hr_name", pa.string()),
+            ("lr", pa.binary()),
+            ("hr", pa.binary()),
+        ]
+    )
 
 
 def _location(location: str | os.PathLike) -> str:
@@ -68,9 +80,11 @@ def is_packed(location: str | os.PathLike) -> bool:
 
 def refuse_split_file(location: str | os.PathLike, split_file: str | os.PathLike | None) -> None:
     if split_file is not None:
-        raise UserError(f"data.split_file={split_file}: {location} is a packed dataset whose split is stored in its "
-                        "shards; unset data.split_file (--set data.split_file=null), or pack again with "
-                        "lpasrn pack --split-file")
+        raise UserError(
+            f"data.split_file={split_file}: {location} is a packed dataset whose split is stored in its "
+            "shards; unset data.split_file (--set data.split_file=null), or pack again with "
+            "lpasrn pack --split-file"
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -107,12 +121,26 @@ class PackManifest:
         return sum(shard.tracks for shard in self.shards_of(split))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": PACK_FORMAT, "fingerprint": self.fingerprint, "shard_size": self.shard_size,
-                "source": self.source, "split_origin": self.split_origin,
-                "splits": {split: {"tracks": self.num_tracks(split), "samples": self.num_samples(split)}
-                           for split in SPLITS},
-                "shards": [{"path": s.path, "split": s.split, "tracks": s.tracks, "samples": s.samples,
-                            "first_index": s.first_index} for s in self.shards]}
+        return {
+            "format": PACK_FORMAT,
+            "fingerprint": self.fingerprint,
+            "shard_size": self.shard_size,
+            "source": self.source,
+            "split_origin": self.split_origin,
+            "splits": {
+                split: {"tracks": self.num_tracks(split), "samples": self.num_samples(split)} for split in SPLITS
+            },
+            "shards": [
+                {
+                    "path": s.path,
+                    "split": s.split,
+                    "tracks": s.tracks,
+                    "samples": s.samples,
+                    "first_index": s.first_index,
+                }
+                for s in self.shards
+            ],
+        }
 
 
 def _parse_manifest(location: str, name: str, raw: bytes) -> PackManifest:
@@ -125,10 +153,18 @@ def _parse_manifest(location: str, name: str, raw: bytes) -> PackManifest:
     if found != PACK_FORMAT:
         raise UserError(f"{where}: format: expected {PACK_FORMAT!r}, got {found!r}")
     try:
-        shards = tuple(PackedShard(str(s["path"]), str(s["split"]), int(s["tracks"]), int(s["samples"]),
-                                   int(s["first_index"])) for s in data["shards"])
-        manifest = PackManifest(location, str(data["fingerprint"]), int(data["shard_size"]), shards,
-                                str(data.get("source", "")), str(data.get("split_origin", "")))
+        shards = tuple(
+            PackedShard(str(s["path"]), str(s["split"]), int(s["tracks"]), int(s["samples"]), int(s["first_index"]))
+            for s in data["shards"]
+        )
+        manifest = PackManifest(
+            location,
+            str(data["fingerprint"]),
+            int(data["shard_size"]),
+            shards,
+            str(data.get("source", "")),
+            str(data.get("split_origin", "")),
+        )
     except KeyError as err:
         raise UserError(f"{where}: missing key {err.args[0]!r}") from None
     except (TypeError, ValueError) as err:
@@ -146,8 +182,11 @@ def read_manifest(location: str | os.PathLike) -> PackManifest:
         raw = storage.read_bytes(storage.join(location, MANIFEST_NAME))
     except FileNotFoundError:
         unfinished = storage.exists(storage.join(location, PLAN_NAME))
-        reason = ("the pack did not finish; run the same lpasrn pack command again to resume it" if unfinished
-                  else "not a packed dataset (lpasrn pack ROOT --out URI writes one)")
+        reason = (
+            "the pack did not finish; run the same lpasrn pack command again to resume it"
+            if unfinished
+            else "not a packed dataset (lpasrn pack ROOT --out URI writes one)"
+        )
         raise UserError(f"{location}: no {MANIFEST_NAME}: {reason}") from None
     except OSError as err:
         raise UserError(f"{location}: cannot read ({str(err).splitlines()[0]})") from None
@@ -215,8 +254,12 @@ def _tracks_of_shard(uri: str, shard: PackedShard, with_frames: bool):
     return tracks
 
 
-def read_split_tracks(location: str | os.PathLike, splits: Iterable[str] = SPLITS, with_frames: bool = True,
-                      manifest: PackManifest | None = None) -> dict[str, list]:
+def read_split_tracks(
+    location: str | os.PathLike,
+    splits: Iterable[str] = SPLITS,
+    with_frames: bool = True,
+    manifest: PackManifest | None = None,
+) -> dict[str, list]:
     """The packed tracks of `splits` as `PlateTrack`s (frames as in-memory `EncodedFrame`s), in pack order, so
     `PlateSRDataset` gives them the same sample indices as the folder they came from. Splits not asked for are
     empty lists. `with_frames=False` reads the small columns only, for counting and checking: its frames are
@@ -239,10 +282,15 @@ def decode_rows(batch: dict[str, Any], lr_size: tuple[int, int], scale: int) -> 
     for (track_id, lr_name, hr_name), lr_bytes, hr_bytes in zip(names, batch["lr"], batch["hr"]):
         lr.append(resized_array(open_rgb(EncodedFrame(f"{track_id}/{lr_name}", bytes(lr_bytes))), lr_size))
         hr.append(resized_array(open_rgb(EncodedFrame(f"{track_id}/{hr_name}", bytes(hr_bytes))), hr_size))
-    return {"lr": np.stack(lr), "hr": np.stack(hr), "text": np.asarray(batch["text"], dtype=object),
-            "layout": np.asarray(batch["layout"], dtype=object),
-            "track_id": np.asarray(batch["track_id"], dtype=object),
-            "frame": np.asarray(batch["frame"], dtype=np.int64), "index": np.asarray(batch["index"], dtype=np.int64)}
+    return {
+        "lr": np.stack(lr),
+        "hr": np.stack(hr),
+        "text": np.asarray(batch["text"], dtype=object),
+        "layout": np.asarray(batch["layout"], dtype=object),
+        "track_id": np.asarray(batch["track_id"], dtype=object),
+        "frame": np.asarray(batch["frame"], dtype=np.int64),
+        "index": np.asarray(batch["index"], dtype=np.int64),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -272,10 +320,11 @@ def _plan(splits: dict[str, list], shard_size: int) -> tuple[PackedShard, ...]:
     for split in SPLITS:
         tracks, first = splits[split], 0
         for number, start in enumerate(range(0, len(tracks), shard_size)):
-            chunk = tracks[start:start + shard_size]
+            chunk = tracks[start : start + shard_size]
             samples = sum(track.num_frames for track in chunk)
-            shards.append(PackedShard(f"{SHARD_FOLDER}/{split}-{number:05d}.parquet", split, len(chunk), samples,
-                                      first))
+            shards.append(
+                PackedShard(f"{SHARD_FOLDER}/{split}-{number:05d}.parquet", split, len(chunk), samples, first)
+            )
             first += samples
     return tuple(shards)
 
@@ -290,9 +339,19 @@ def _shard_bytes(tracks: Sequence, shard: PackedShard, progress) -> bytes:
         corners = json.dumps(track.corners) if track.corners is not None else ""
         for frame, (lr_path, hr_path) in enumerate(zip(track.lr_paths, track.hr_paths), start=1):
             image_size(lr_path), image_size(hr_path)  # an unreadable frame is refused here, naming the file
-            row = {"split": shard.split, "index": index, "track_id": track.track_id, "frame": frame,
-                   "text": track.text, "layout": track.layout, "corners": corners, "lr_name": lr_path.name,
-                   "hr_name": hr_path.name, "lr": lr_path.read_bytes(), "hr": hr_path.read_bytes()}
+            row = {
+                "split": shard.split,
+                "index": index,
+                "track_id": track.track_id,
+                "frame": frame,
+                "text": track.text,
+                "layout": track.layout,
+                "corners": corners,
+                "lr_name": lr_path.name,
+                "hr_name": hr_path.name,
+                "lr": lr_path.read_bytes(),
+                "hr": hr_path.read_bytes(),
+            }
             for name, value in row.items():
                 columns[name].append(value)
             index += 1
@@ -327,9 +386,15 @@ def _write(uri: str, data: bytes) -> None:
         raise UserError(f"{uri}: cannot write ({str(err).splitlines()[0]})") from None
 
 
-def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: int = 500,
-                 split_file: str | os.PathLike | None = None, skip_bad: bool = False,
-                 progress: bool = False, overwrite: bool = False) -> PackSummary:
+def pack_dataset(
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    shard_size: int = 500,
+    split_file: str | os.PathLike | None = None,
+    skip_bad: bool = False,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> PackSummary:
     """Write the tracks under the folder `root` as Parquet shards at `out` (a folder, s3:// or gs://).
 
     Atomic: each shard is one atomic write (a rename on a disk, one completed upload in a bucket) and the manifest
@@ -348,8 +413,14 @@ def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: in
     origin = f"split file {used}" if used else "ratio split 0.8/0.1/0.1, seed 0 (no split file)"
     location = _location(out)
     shards = _plan(splits, shard_size)
-    manifest = PackManifest(location, _fingerprint(splits, shard_size), shard_size, shards,
-                            source=str(Path(root).resolve()), split_origin=origin)
+    manifest = PackManifest(
+        location,
+        _fingerprint(splits, shard_size),
+        shard_size,
+        shards,
+        source=str(Path(root).resolve()),
+        split_origin=origin,
+    )
     plan_text = json.dumps(manifest.to_json(), indent=2).encode()
     existing = _existing_names(location)
     if overwrite and existing:
@@ -361,17 +432,22 @@ def pack_dataset(root: str | os.PathLike, out: str | os.PathLike, shard_size: in
     if MANIFEST_NAME in existing:
         done = read_manifest(location)
         if done.fingerprint != manifest.fingerprint:
-            raise UserError(f"{location}: holds a finished pack of other tracks or another --shard-size "
-                            f"({MANIFEST_NAME}); choose another --out or pass --overwrite")
+            raise UserError(
+                f"{location}: holds a finished pack of other tracks or another --shard-size "
+                f"({MANIFEST_NAME}); choose another --out or pass --overwrite"
+            )
         return PackSummary(location, done, 0, len(done.shards), skipped, already_complete=True)
     if PLAN_NAME in existing:
         plan = _parse_manifest(location, PLAN_NAME, storage.read_bytes(storage.join(location, PLAN_NAME)))
         if plan.fingerprint != manifest.fingerprint:
-            raise UserError(f"{storage.join(location, PLAN_NAME)}: an unfinished pack of other tracks or another "
-                            "--shard-size is here; choose another --out or pass --overwrite")
+            raise UserError(
+                f"{storage.join(location, PLAN_NAME)}: an unfinished pack of other tracks or another "
+                "--shard-size is here; choose another --out or pass --overwrite"
+            )
     elif existing:
-        raise UserError(f"{location}: exists and is not empty (and is no pack to resume); choose another --out or "
-                        "pass --overwrite")
+        raise UserError(
+            f"{location}: exists and is not empty (and is no pack to resume); choose another --out or pass --overwrite"
+        )
     else:
         _write(storage.join(location, PLAN_NAME), plan_text)
     by_split = {split: iter(splits[split]) for split in SPLITS}

@@ -6,16 +6,17 @@
 at any depth below ROOT, so a dataset with an extra `train/` level drops in as well. Every item of a
 `PlateSRDataset` is one (LR, HR) frame pair with a stable sample index, which the hard-example miner uses.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,8 +97,7 @@ def _frame_paths(directory: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
         for side in ("lr", "hr"):
             if number not in frames[side]:
                 other = "hr" if side == "lr" else "lr"
-                raise UserError(f"{directory}: missing frame {side}-{number:03d} "
-                                f"({other}-{number:03d} exists)")
+                raise UserError(f"{directory}: missing frame {side}-{number:03d} ({other}-{number:03d} exists)")
     if numbers != list(range(1, len(numbers) + 1)):
         gap = next(n for n in range(1, numbers[-1] + 1) if n not in numbers)
         raise UserError(f"{directory}: missing frame lr-{gap:03d}/hr-{gap:03d} (frames are numbered from 001)")
@@ -109,8 +109,9 @@ def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
     and skipped instead of stopping the run."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: dataset folder not found (set data.root or pass the dataset path)"
-                        f"{missing_input_hint()}")
+        raise UserError(
+            f"{root}: dataset folder not found (set data.root or pass the dataset path){missing_input_hint()}"
+        )
     result = ScanResult(tracks=[])
     for annotation in sorted(root.rglob(ANNOTATION_FILE)):
         directory = annotation.parent
@@ -158,8 +159,9 @@ def scan_lr_tracks(root: str | Path) -> list[LRTrack]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: test folder not found (pass the folder holding the track folders)"
-                        f"{missing_input_hint()}")
+        raise UserError(
+            f"{root}: test folder not found (pass the folder holding the track folders){missing_input_hint()}"
+        )
     tracks = []
     for current, subfolders, files in os.walk(root):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
@@ -169,8 +171,7 @@ def scan_lr_tracks(root: str | Path) -> list[LRTrack]:
             continue
         lr_paths = _lr_frames(directory, files)
         if not lr_paths:
-            raise UserError(f"{directory}: track folder without LR frames (expected lr-001.png .. lr-005.png, "
-                            "or .jpg)")
+            raise UserError(f"{directory}: track folder without LR frames (expected lr-001.png .. lr-005.png, or .jpg)")
         track_id = directory.relative_to(root).as_posix() if directory != root else root.resolve().name
         tracks.append(LRTrack(track_id, directory, lr_paths))
     if not tracks:
@@ -183,12 +184,20 @@ def scan_lr_tracks(root: str | Path) -> list[LRTrack]:
 # ----------------------------------------------------------------------------------------------------------
 SPLITS = ("train", "val", "test")
 SPLIT_FILE_NAME = "split.txt"  # a dataset's own split file, at its root (what `lpasrn synth` writes)
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                  "test": "test", "testing": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
-def read_split_file(path: str | Path, tracks: Sequence[PlateTrack],
-                    ignore: set[str] = frozenset()) -> dict[str, list[PlateTrack]]:
+def read_split_file(
+    path: str | Path, tracks: Sequence[PlateTrack], ignore: set[str] = frozenset()
+) -> dict[str, list[PlateTrack]]:
     """Split file: one `<track path> <train|val|test>` per line (space, comma or semicolon; `#` comments).
 
     Track paths are relative to the dataset root; tracks the file does not list belong to no split, and
@@ -287,8 +296,7 @@ class PlateSRDataset(Dataset):
     ones (`frame_order`), for a multi-frame generator; HR stays the sample's own frame (the reference's geometry).
     """
 
-    def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int,
-                 generator_frames: int = 1):
+    def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int, generator_frames: int = 1):
         self.tracks = list(tracks)
         self.generator_frames = generator_frames
         self.lr_size = tuple(lr_size)
@@ -302,8 +310,12 @@ class PlateSRDataset(Dataset):
         problem = frame_size_problem(lr.size, hr.size)
         if problem:
             self._warned.add(track.track_id)
-            log.warning("%s: frame %03d: %s; resized anyway, check the data (lpasrn check-data counts these)",
-                        track.directory, frame, problem)
+            log.warning(
+                "%s: frame %03d: %s; resized anyway, check the data (lpasrn check-data counts these)",
+                track.directory,
+                frame,
+                problem,
+            )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -324,8 +336,9 @@ class PlateSRDataset(Dataset):
         }
         if self.generator_frames > 1:
             others = frame_order(track.num_frames, frame_index, self.generator_frames)[1:]
-            sample[LR_FRAMES] = torch.stack([sample["lr"], *(load_rgb(track.lr_paths[f], self.lr_size)
-                                                             for f in others)])
+            sample[LR_FRAMES] = torch.stack(
+                [sample["lr"], *(load_rgb(track.lr_paths[f], self.lr_size) for f in others)]
+            )
         return sample
 
     @property
@@ -341,9 +354,13 @@ def folder_split_file(root: str | Path, split_file: str | Path | None = None) ->
     return own if own.is_file() else None
 
 
-def folder_splits(root: str | Path, split_file: str | Path | None = None,
-                  ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
-                  skip_bad: bool = False) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
+def folder_splits(
+    root: str | Path,
+    split_file: str | Path | None = None,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    skip_bad: bool = False,
+) -> tuple[dict[str, list[PlateTrack]], dict[str, str]]:
     """Scan the folder `root` and cut it into train/val/test track lists (by `folder_split_file`, else by ratio);
     returns the splits and the skipped tracks (track id -> reason; empty unless `skip_bad`)."""
     scan = scan_tracks(root, skip_bad=skip_bad)

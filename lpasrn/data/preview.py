@@ -5,6 +5,7 @@ on synthetic and real datasets (.png or .jpg frames) and needs no dataset reader
 
     ROOT/<scenario>/<layout>/<track>/{lr,hr}-NNN.{png,jpg} + annotations.json
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,7 @@ class _Row:
 
 @functools.lru_cache(maxsize=1)
 def _font() -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"),
-                              TEXT_POINTS)
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), TEXT_POINTS)
 
 
 def _track_annotations(root: Path) -> list[Path]:
@@ -89,8 +89,9 @@ def _load_row(annotation: Path, frame: int, scale_up: int) -> _Row:
     lr = _open_image(_frame_path(folder, "lr", frame))
     hr = _open_image(_frame_path(folder, "hr", frame))
     size = (hr.width * scale_up, hr.height * scale_up)
-    return _Row(lr.resize(size, Image.Resampling.NEAREST), hr.resize(size, Image.Resampling.NEAREST),
-                _label(annotation))
+    return _Row(
+        lr.resize(size, Image.Resampling.NEAREST), hr.resize(size, Image.Resampling.NEAREST), _label(annotation)
+    )
 
 
 def _compose(rows: list[_Row], title: str) -> Image.Image:
@@ -113,8 +114,9 @@ def _compose(rows: list[_Row], title: str) -> Image.Image:
     return sheet
 
 
-def make_contact_sheet(root: str | Path, out: str | Path, max_tracks: int = 24, frame: int = 1,
-                       scale_up: int = 3) -> Path:
+def make_contact_sheet(
+    root: str | Path, out: str | Path, max_tracks: int = 24, frame: int = 1, scale_up: int = 3
+) -> Path:
     """Write a PNG contact sheet of up to `max_tracks` tracks of the dataset at `root`; returns its path."""
     for name, value in (("--max-tracks", max_tracks), ("--frame", frame), ("--scale-up", scale_up)):
         if value < 1:

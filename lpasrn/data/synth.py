@@ -19,6 +19,7 @@ typefaces (never the heldout one) and its LR chain from randomised degradation f
 down-scaling filter, noise, JPEG quality, scene colour cast), as blind super-resolution trains on randomised
 degradations rather than one fixed chain.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,12 +45,31 @@ SPLITS = ("train", "val", "test")
 SUPERSAMPLE = 4  # draw and warp at 4x, then downsample with Lanczos: crisp strokes at 32 px
 PLATE_ASPECT = 400 / 130  # both Brazilian plate models are 400 mm x 130 mm
 PLATE_FILL = 0.88  # nominal share of the crop width the plate covers (a small margin of car body around it)
-CITY_LINES = ("SP - SAO PAULO", "PR - CURITIBA", "RJ - RIO DE JANEIRO", "MG - BELO HORIZONTE", "SC - JOINVILLE",
-              "RS - PORTO ALEGRE", "BA - SALVADOR", "PR - LONDRINA", "SP - CAMPINAS", "GO - GOIANIA",
-              "PE - RECIFE", "PR - MARINGA")
+CITY_LINES = (
+    "SP - SAO PAULO",
+    "PR - CURITIBA",
+    "RJ - RIO DE JANEIRO",
+    "MG - BELO HORIZONTE",
+    "SC - JOINVILLE",
+    "RS - PORTO ALEGRE",
+    "BA - SALVADOR",
+    "PR - LONDRINA",
+    "SP - CAMPINAS",
+    "GO - GOIANIA",
+    "PE - RECIFE",
+    "PR - MARINGA",
+)
 # Body colours and how often they occur: mostly silver, grey, black and white cars, as on Brazilian roads.
-CAR_COLOURS = ((172, 174, 178), (120, 122, 126), (70, 72, 76), (34, 35, 38), (222, 222, 218), (140, 32, 30),
-               (38, 58, 104), (96, 90, 78))
+CAR_COLOURS = (
+    (172, 174, 178),
+    (120, 122, 126),
+    (70, 72, 76),
+    (34, 35, 38),
+    (222, 222, 218),
+    (140, 32, 30),
+    (38, 58, 104),
+    (96, 90, 78),
+)
 CAR_COLOUR_WEIGHTS = (0.22, 0.18, 0.14, 0.16, 0.14, 0.06, 0.06, 0.04)
 MERCOSUR_BLUE = (0, 51, 153)
 # Fonts ship with matplotlib (a dependency), so every machine draws the same glyphs. Matplotlib ships no
@@ -76,22 +96,41 @@ class PlateArt:
 
 
 PLATE_ART = {
-    "standard": PlateArt(fonts=PLATE_FONT_FILES, glyph_fill=0.88, border=0.035, brazilian_grey=(176, 212),
-                         brazilian_chars=(0.045, 0.3, 0.955, 0.9), mercosur_paper=(244, 245, 246),
-                         mercosur_blue=MERCOSUR_BLUE, mercosur_band=0.25, mercosur_chars=(0.05, 0.34, 0.95, 0.9),
-                         stain=0.88, brushed=0.0),
+    "standard": PlateArt(
+        fonts=PLATE_FONT_FILES,
+        glyph_fill=0.88,
+        border=0.035,
+        brazilian_grey=(176, 212),
+        brazilian_chars=(0.045, 0.3, 0.955, 0.9),
+        mercosur_paper=(244, 245, 246),
+        mercosur_blue=MERCOSUR_BLUE,
+        mercosur_band=0.25,
+        mercosur_chars=(0.05, 0.34, 0.95, 0.9),
+        stain=0.88,
+        brushed=0.0,
+    ),
     # A monospaced bold cut (slab I and 1, dotted 0), a darker brushed grey or a cream sheet, a lighter blue and
     # narrower band, a heavier border, slightly smaller and more widely spaced characters: still a plausible
     # plate, never the training look.
-    "heldout": PlateArt(fonts=("DejaVuSansMono-Bold.ttf",), glyph_fill=0.8, border=0.06, brazilian_grey=(150, 185),
-                        brazilian_chars=(0.07, 0.34, 0.93, 0.88), mercosur_paper=(236, 233, 220),
-                        mercosur_blue=(24, 70, 160), mercosur_band=0.22, mercosur_chars=(0.07, 0.36, 0.93, 0.88),
-                        stain=0.78, brushed=0.05),
+    "heldout": PlateArt(
+        fonts=("DejaVuSansMono-Bold.ttf",),
+        glyph_fill=0.8,
+        border=0.06,
+        brazilian_grey=(150, 185),
+        brazilian_chars=(0.07, 0.34, 0.93, 0.88),
+        mercosur_paper=(236, 233, 220),
+        mercosur_blue=(24, 70, 160),
+        mercosur_band=0.22,
+        mercosur_chars=(0.07, 0.36, 0.93, 0.88),
+        stain=0.78,
+        brushed=0.05,
+    ),
 }
 # The varied style's typefaces: the standard look plus a serif and a Times-like bold cut (heldout's mono excluded).
 PLATE_ART["serif"] = replace(PLATE_ART["standard"], fonts=("DejaVuSerif-Bold.ttf",), glyph_fill=0.9, border=0.045)
-PLATE_ART["stix"] = replace(PLATE_ART["standard"], fonts=("STIXGeneralBol.ttf",), glyph_fill=0.86,
-                            brazilian_grey=(165, 205))
+PLATE_ART["stix"] = replace(
+    PLATE_ART["standard"], fonts=("STIXGeneralBol.ttf",), glyph_fill=0.86, brazilian_grey=(165, 205)
+)
 VARIED_ARTS = ("standard", "serif", "stix")
 STYLE_CHOICES = ("standard", "heldout", "varied")
 
@@ -134,14 +173,20 @@ def _config_problem(cfg: SynthConfig) -> str | None:
         (cfg.seed >= 0, f"--seed must be a non-negative integer (got {cfg.seed})"),
         (cfg.scale in SCALES, f"--scale must be 2, 3 or 4 (got {cfg.scale})"),
         (len(cfg.hr_size) == 2, f"--hr-size must be two numbers, height and width (got {cfg.hr_size})"),
-        (height >= MIN_HR_SIZE[0] and width >= MIN_HR_SIZE[1],
-         f"--hr-size must be at least {MIN_HR_SIZE[0]}x{MIN_HR_SIZE[1]} (got {height}x{width})"),
-        (cfg.scale not in SCALES or (height % cfg.scale == 0 and width % cfg.scale == 0),
-         f"--hr-size {height}x{width} must be divisible by --scale {cfg.scale}"),
+        (
+            height >= MIN_HR_SIZE[0] and width >= MIN_HR_SIZE[1],
+            f"--hr-size must be at least {MIN_HR_SIZE[0]}x{MIN_HR_SIZE[1]} (got {height}x{width})",
+        ),
+        (
+            cfg.scale not in SCALES or (height % cfg.scale == 0 and width % cfg.scale == 0),
+            f"--hr-size {height}x{width} must be divisible by --scale {cfg.scale}",
+        ),
         (cfg.frames >= 1, "--frames must be at least 1"),
-        (len(ratios) == 3 and min(ratios) >= 0 and ratios[0] > 0 and abs(sum(ratios) - 1) < 1e-6,
-         f"--split-ratios must be three non-negative numbers train,val,test with train > 0 summing to 1 "
-         f"(got {ratios})"),
+        (
+            len(ratios) == 3 and min(ratios) >= 0 and ratios[0] > 0 and abs(sum(ratios) - 1) < 1e-6,
+            f"--split-ratios must be three non-negative numbers train,val,test with train > 0 summing to 1 "
+            f"(got {ratios})",
+        ),
         (cfg.style in STYLE_CHOICES, f"--style must be one of {', '.join(STYLE_CHOICES)} (got {cfg.style!r})"),
     ]
     return next((message for ok, message in checks if not ok), None)
@@ -176,14 +221,15 @@ class TrackPlan:
 def random_plate_text(rng: np.random.Generator, layout: str) -> str:
     """A uniformly random plate text that fits `layout` (LLLNNNN or LLLNLNN)."""
     pattern = LAYOUT_PATTERNS[canonical_layout(layout)]
-    return "".join((LETTERS if slot == "L" else DIGITS)[int(rng.integers(26 if slot == "L" else 10))]
-                   for slot in pattern)
+    return "".join(
+        (LETTERS if slot == "L" else DIGITS)[int(rng.integers(26 if slot == "L" else 10))] for slot in pattern
+    )
 
 
 # ------------------------------------------------------------------------------------------- plate drawing
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plate_font_path(style: str = "standard") -> Path:
     """The bold font of plate art `style` (a PLATE_ART key) from matplotlib's data folder (standard: condensed cut
     first, should a release ship one). Keyed by art, like every glyph cache below, so no two arts share a glyph."""
@@ -191,11 +237,12 @@ def plate_font_path(style: str = "standard") -> Path:
     for name in PLATE_ART[style].fonts:
         if (folder / name).is_file():
             return folder / name
-    raise UserError(f"{folder}: no {' or '.join(PLATE_ART[style].fonts)} found (it ships with matplotlib; "
-                    "reinstall matplotlib)")
+    raise UserError(
+        f"{folder}: no {' or '.join(PLATE_ART[style].fonts)} found (it ships with matplotlib; reinstall matplotlib)"
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _glyph_source(text: str, style: str = "standard") -> Image.Image:
     """`text` rasterised once at GLYPH_POINTS, cropped to its ink; every size is resampled from it."""
     font = ImageFont.truetype(str(plate_font_path(style)), GLYPH_POINTS)
@@ -213,8 +260,13 @@ def _text_mask(text: str, height: int, max_width: int, style: str = "standard") 
     return source.resize((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
 
 
-def _paste_text(image: Image.Image, text: str, box: tuple[float, float, float, float],
-                colour: tuple[int, int, int], style: str = "standard") -> None:
+def _paste_text(
+    image: Image.Image,
+    text: str,
+    box: tuple[float, float, float, float],
+    colour: tuple[int, int, int],
+    style: str = "standard",
+) -> None:
     """Draw `text` as tall as `box`, centred in it, never wider than it."""
     x0, y0, x1, y1 = box
     mask = _text_mask(text, round(y1 - y0), round(x1 - x0), style)
@@ -241,8 +293,14 @@ def _glyph_mask(char: str, height: int, cell_width: int, style: str = "standard"
     return source.resize((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
 
 
-def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, float, float],
-                     ink: tuple[int, int, int], separator: bool, style: str = "standard") -> None:
+def _draw_characters(
+    image: Image.Image,
+    text: str,
+    box: tuple[float, float, float, float],
+    ink: tuple[int, int, int],
+    separator: bool,
+    style: str = "standard",
+) -> None:
     """The seven plate characters in equal cells; old Brazilian plates get a dash between letters and digits."""
     x0, y0, x1, y1 = box
     separator_units = 0.6 if separator else 0.0
@@ -252,8 +310,9 @@ def _draw_characters(image: Image.Image, text: str, box: tuple[float, float, flo
         if separator and position == 3:
             dash_half_height = (y1 - y0) * 0.05
             middle = (y0 + y1) / 2
-            ImageDraw.Draw(image).rectangle([x + cell * 0.1, middle - dash_half_height, x + cell * 0.5,
-                                             middle + dash_half_height], fill=ink)
+            ImageDraw.Draw(image).rectangle(
+                [x + cell * 0.1, middle - dash_half_height, x + cell * 0.5, middle + dash_half_height], fill=ink
+            )
             x += cell * separator_units
         mask = _glyph_mask(char, round(y1 - y0), round(cell * PLATE_ART[style].glyph_fill), style)
         image.paste(ink, (round(x + (cell - mask.width) / 2), round(y0)), mask)
@@ -267,8 +326,12 @@ def _jitter_colour(rng: np.random.Generator, colour: Sequence[float], spread: fl
 
 def _border(image: Image.Image, colour: tuple[int, int, int], art: PlateArt) -> None:
     width, height = image.size
-    ImageDraw.Draw(image).rounded_rectangle([0, 0, width - 1, height - 1], radius=round(height * 0.07),
-                                            outline=colour, width=max(2, round(height * art.border)))
+    ImageDraw.Draw(image).rounded_rectangle(
+        [0, 0, width - 1, height - 1],
+        radius=round(height * 0.07),
+        outline=colour,
+        width=max(2, round(height * art.border)),
+    )
 
 
 def _scaled_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -290,8 +353,9 @@ def _brazilian_plate(text: str, size: tuple[int, int], rng: np.random.Generator,
     hole = tuple(int(v * 0.55) for v in background)
     for centre in (width * 0.1, width * 0.9):
         radius = height * 0.045
-        ImageDraw.Draw(image).ellipse([centre - radius, height * 0.15 - radius, centre + radius,
-                                       height * 0.15 + radius], fill=hole)
+        ImageDraw.Draw(image).ellipse(
+            [centre - radius, height * 0.15 - radius, centre + radius, height * 0.15 + radius], fill=hole
+        )
     _draw_characters(image, text, _scaled_box(art.brazilian_chars, size), ink, separator=True, style=style)
     _border(image, ink, art)
     return image
@@ -323,8 +387,11 @@ def _mercosur_plate(text: str, size: tuple[int, int], rng: np.random.Generator, 
     _flag(image, (width * 0.87, band * 0.2, width * 0.95, band * 0.8))
     radius = band * 0.28
     centre_x, centre_y = width * 0.08, band / 2
-    draw.ellipse([centre_x - radius, centre_y - radius, centre_x + radius, centre_y + radius], outline=white,
-                 width=max(1, round(radius * 0.3)))
+    draw.ellipse(
+        [centre_x - radius, centre_y - radius, centre_x + radius, centre_y + radius],
+        outline=white,
+        width=max(1, round(radius * 0.3)),
+    )
     _draw_characters(image, text, _scaled_box(art.mercosur_chars, size), ink, separator=False, style=style)
     _border(image, ink, art)
     return image
@@ -347,8 +414,9 @@ def _brushed_metal(rng: np.random.Generator, size: tuple[int, int], strength: fl
     return 1 + np.asarray(Image.fromarray(streaks).resize((width, height), Image.Resampling.BILINEAR))
 
 
-def _draw_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator,
-                style: str = "standard") -> Image.Image:
+def _draw_plate(
+    text: str, layout: str, size: tuple[int, int], rng: np.random.Generator, style: str = "standard"
+) -> Image.Image:
     """A frontal plate exactly `size` (H, W) pixels, drawn at that size."""
     layout = canonical_layout(layout)
     problem = layout_problem(text, layout)
@@ -358,8 +426,9 @@ def _draw_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Ge
     return _weather(draw(text, size, rng, style), rng, PLATE_ART[style])
 
 
-def render_plate(text: str, layout: str, size: tuple[int, int], rng: np.random.Generator,
-                 style: str = "standard") -> Image.Image:
+def render_plate(
+    text: str, layout: str, size: tuple[int, int], rng: np.random.Generator, style: str = "standard"
+) -> Image.Image:
     """A clean, frontal plate of `size` (H, W): drawn at 4x and downsampled for crisp small strokes."""
     height, width = size
     master = _draw_plate(text, layout, (height * SUPERSAMPLE, width * SUPERSAMPLE), rng, style)
@@ -382,8 +451,14 @@ def _track_quad(rng: np.random.Generator, canvas: tuple[int, int], plate: tuple[
     canvas_h, canvas_w = canvas
     half_h, half_w = plate[0] / 2, plate[1] / 2
     yaw, pitch = rng.uniform(-0.07, 0.07), rng.uniform(-0.04, 0.04)
-    quad = np.array([[-half_w * (1 - pitch), -half_h * (1 - yaw)], [half_w * (1 - pitch), -half_h * (1 + yaw)],
-                     [half_w * (1 + pitch), half_h * (1 + yaw)], [-half_w * (1 + pitch), half_h * (1 - yaw)]])
+    quad = np.array(
+        [
+            [-half_w * (1 - pitch), -half_h * (1 - yaw)],
+            [half_w * (1 - pitch), -half_h * (1 + yaw)],
+            [half_w * (1 + pitch), half_h * (1 + yaw)],
+            [-half_w * (1 + pitch), half_h * (1 - yaw)],
+        ]
+    )
     quad += np.array([canvas_w / 2, canvas_h / 2])
     offset = rng.uniform(-0.025, 0.025, 2) * np.array([canvas_w, canvas_h])
     return _fit_inside(_rotate_scale(quad, rng.uniform(-3.0, 3.0), rng.uniform(0.93, 1.0), offset), canvas)
@@ -423,13 +498,14 @@ def _car_body(rng: np.random.Generator, canvas: tuple[int, int]) -> Image.Image:
     ys = np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None]
     shade = 1 + rng.uniform(-0.35, 0.35) * ys
     crease_y = rng.uniform(-0.5, 0.5)
-    shade = shade * (1 - 0.35 * np.exp(-((ys - crease_y) / 0.03) ** 2))
+    shade = shade * (1 - 0.35 * np.exp(-(((ys - crease_y) / 0.03) ** 2)))
     pixels = np.broadcast_to(shade[..., None] * colour, (height, width, 3))
     return Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8))
 
 
-def _place_plate(background: Image.Image, plate: Image.Image, quad: np.ndarray,
-                 holder: tuple[int, int, int]) -> Image.Image:
+def _place_plate(
+    background: Image.Image, plate: Image.Image, quad: np.ndarray, holder: tuple[int, int, int]
+) -> Image.Image:
     """Warp `plate` onto `quad` over `background`, inside a plate holder of colour `holder` just around it."""
     scene = background.copy()
     recess = _rotate_scale(quad, 0.0, 1.035, np.zeros(2))
@@ -493,8 +569,9 @@ def degrade(hr: Image.Image, scale: int, rng: np.random.Generator, style: str = 
     if style == "varied":
         return _degrade_varied(hr, scale, rng)
     sigma = rng.uniform(0.35, 0.9) * scale / 2
-    small = hr.filter(ImageFilter.GaussianBlur(sigma)).resize((hr.width // scale, hr.height // scale),
-                                                              Image.Resampling.BICUBIC)
+    small = hr.filter(ImageFilter.GaussianBlur(sigma)).resize(
+        (hr.width // scale, hr.height // scale), Image.Resampling.BICUBIC
+    )
     pixels = _Lighting.draw(rng, 0.35).apply(np.asarray(small, dtype=np.float32))
     noisy = _to_image(pixels, rng, rng.uniform(1.5, 5.0))
     return _jpeg_roundtrip(noisy, int(rng.integers(35, 80)))
@@ -509,8 +586,9 @@ def _motion_kernel(length: float, angle: float) -> np.ndarray:
         x, y = centre + t * length * np.cos(angle), centre + t * length * np.sin(angle)
         col, row = int(np.floor(x)), int(np.floor(y))
         fx, fy = x - col, y - row
-        kernel[row:row + 2, col:col + 2] += np.array([[(1 - fx) * (1 - fy), fx * (1 - fy)],
-                                                      [(1 - fx) * fy, fx * fy]], dtype=np.float32)
+        kernel[row : row + 2, col : col + 2] += np.array(
+            [[(1 - fx) * (1 - fy), fx * (1 - fy)], [(1 - fx) * fy, fx * fy]], dtype=np.float32
+        )
     return kernel / kernel.sum()
 
 
@@ -522,7 +600,7 @@ def _convolve(pixels: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     height, width = pixels.shape[:2]
     out = np.zeros_like(pixels)
     for row, col in zip(*np.nonzero(kernel)):
-        out += kernel[row, col] * padded[row:row + height, col:col + width]
+        out += kernel[row, col] * padded[row : row + height, col : col + width]
     return out
 
 
@@ -553,8 +631,12 @@ def _degrade_heldout(hr: Image.Image, scale: int, rng: np.random.Generator) -> I
 
 
 # Down-scaling filters a camera pipeline or a resizing tool may apply; the varied chain draws one per frame.
-DOWNSCALE_FILTERS = (Image.Resampling.BICUBIC, Image.Resampling.BILINEAR, Image.Resampling.BOX,
-                     Image.Resampling.LANCZOS)
+DOWNSCALE_FILTERS = (
+    Image.Resampling.BICUBIC,
+    Image.Resampling.BILINEAR,
+    Image.Resampling.BOX,
+    Image.Resampling.LANCZOS,
+)
 
 
 def _degrade_varied(hr: Image.Image, scale: int, rng: np.random.Generator) -> Image.Image:
@@ -601,7 +683,7 @@ def _shadow(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     if rng.uniform() < 0.5:
         covered = 1 / (1 + np.exp(-distance / softness))
     else:
-        covered = np.exp(-(distance / rng.uniform(0.15, 0.4)) ** 2 * 2)
+        covered = np.exp(-((distance / rng.uniform(0.15, 0.4)) ** 2) * 2)
     return (1 - rng.uniform(0.2, 0.45) * covered).astype(np.float32)
 
 
@@ -615,8 +697,9 @@ def _plate_size(hr_size: tuple[int, int]) -> tuple[int, int]:
     return round(width / PLATE_ASPECT), round(width)
 
 
-def render_hr_frames(text: str, layout: str, cfg: SynthConfig,
-                     rng: np.random.Generator) -> tuple[list[Image.Image], list[np.ndarray]]:
+def render_hr_frames(
+    text: str, layout: str, cfg: SynthConfig, rng: np.random.Generator
+) -> tuple[list[Image.Image], list[np.ndarray]]:
     """The HR frames of one track and each frame's plate corners (TL, TR, BR, BL) in HR pixels."""
     canvas = (cfg.hr_size[0] * SUPERSAMPLE, cfg.hr_size[1] * SUPERSAMPLE)
     art = VARIED_ARTS[int(rng.integers(len(VARIED_ARTS)))] if cfg.style == "varied" else cfg.style
@@ -644,8 +727,9 @@ def _corner_list(quad: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 2), round(float(y), 2)] for x, y in quad]
 
 
-def render_track(text: str, layout: str, cfg: SynthConfig, rng: np.random.Generator
-                 ) -> tuple[list[Image.Image], list[Image.Image], dict[str, list[list[float]]]]:
+def render_track(
+    text: str, layout: str, cfg: SynthConfig, rng: np.random.Generator
+) -> tuple[list[Image.Image], list[Image.Image], dict[str, list[list[float]]]]:
     """HR frames, their LR degradations (pair by pair) and every image's plate corners keyed by file name."""
     hr_frames, hr_quads = render_hr_frames(text, layout, cfg, rng)
     lr_frames = [degrade(frame, cfg.scale, rng, cfg.style) for frame in hr_frames]
@@ -680,8 +764,7 @@ def _write_track(root: Path, plan: TrackPlan, cfg: SynthConfig, rng: np.random.G
     annotation = {"plate_text": plan.text, "plate_layout": plan.layout, "corners": corners}
     if cfg.style != "standard":  # readers ignore extra keys; standard annotations stay as they always were
         annotation["style"] = cfg.style
-    (folder / "annotations.json").write_text(json.dumps(annotation, indent=2, sort_keys=True) + "\n",
-                                             encoding="utf-8")
+    (folder / "annotations.json").write_text(json.dumps(annotation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------- splits
@@ -729,8 +812,9 @@ def _with_progress(items: Sequence[int], enabled: bool) -> Iterable[int]:
     return track(items, description="rendering plate tracks", total=len(items), console=Console(stderr=True))
 
 
-def render_dataset(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False,
-                   progress: bool = False) -> SynthSummary:
+def render_dataset(
+    out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False, progress: bool = False
+) -> SynthSummary:
     """Write `cfg.tracks` tracks and split.txt to `out_dir`, all or nothing (built beside it, then renamed)."""
     plans = []
     with atomic_directory(out_dir, overwrite=overwrite) as staging:

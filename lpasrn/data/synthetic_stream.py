@@ -8,6 +8,7 @@ of N samples sees E x N different plates. Rendering takes about 9 ms a plate on 
 so one loader worker keeps up with the generator stages on a CPU; the OCR stage on a CPU trains faster than
 that and waits for plates (give it `data.loader_workers`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -32,12 +33,27 @@ class SyntheticPlateDataset(Dataset):
     `len()` is the number of samples an epoch draws; any non-negative index renders (see `FreshPlateSampler`).
     """
 
-    def __init__(self, samples_per_epoch: int, lr_size: tuple[int, int], scale: int, seed: int,
-                 layout: str = "mixed", style: str = "standard", generator_frames: int = 1):
+    def __init__(
+        self,
+        samples_per_epoch: int,
+        lr_size: tuple[int, int],
+        scale: int,
+        seed: int,
+        layout: str = "mixed",
+        style: str = "standard",
+        generator_frames: int = 1,
+    ):
         self.samples_per_epoch = samples_per_epoch
         self.generator_frames = generator_frames  # > 1: render that many frames, stacked as `lr_frames`
-        self.cfg = SynthConfig(tracks=1, layout=layout, seed=seed, hr_size=(lr_size[0] * scale, lr_size[1] * scale),
-                               scale=scale, frames=generator_frames, style=style)
+        self.cfg = SynthConfig(
+            tracks=1,
+            layout=layout,
+            seed=seed,
+            hr_size=(lr_size[0] * scale, lr_size[1] * scale),
+            scale=scale,
+            frames=generator_frames,
+            style=style,
+        )
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -45,8 +61,15 @@ class SyntheticPlateDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         plan, rng = plan_track(self.cfg, int(index))
         hr_frames, lr_frames, _ = render_track(plan.text, plan.layout, self.cfg, rng)
-        sample = {"lr": _to_tensor(lr_frames[0]), "hr": _to_tensor(hr_frames[0]), "text": plan.text,
-                  "layout": plan.layout, "track_id": f"synthetic/{index}", "frame": 1, "index": int(index)}
+        sample = {
+            "lr": _to_tensor(lr_frames[0]),
+            "hr": _to_tensor(hr_frames[0]),
+            "text": plan.text,
+            "layout": plan.layout,
+            "track_id": f"synthetic/{index}",
+            "frame": 1,
+            "index": int(index),
+        }
         if self.generator_frames > 1:
             sample[LR_FRAMES] = torch.stack([_to_tensor(frame) for frame in lr_frames])
         return sample

@@ -1,4 +1,5 @@
 """CharacterConfusionTracker: which plate characters the OCR confuses on SR images, as loss weights."""
+
 from __future__ import annotations
 
 import torch
@@ -56,8 +57,11 @@ class CharacterConfusionTracker:
         off_diagonal = self.matrix.clone()
         off_diagonal.fill_diagonal_(0)
         values, flat = off_diagonal.flatten().topk(top)
-        return [(CHARSET[i // len(CHARSET)], CHARSET[i % len(CHARSET)], int(v))
-                for v, i in zip(values.tolist(), flat.tolist()) if v > 0]
+        return [
+            (CHARSET[i // len(CHARSET)], CHARSET[i % len(CHARSET)], int(v))
+            for v, i in zip(values.tolist(), flat.tolist())
+            if v > 0
+        ]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"matrix": self.matrix.clone(), "weights": self._weights.clone()}

@@ -6,10 +6,11 @@ LCOFL = confusion-weighted cross-entropy on the OCR's logits for the SR image
 The published code decodes strings before its classification and layout terms, so no gradient reaches the
 generator through them; here both terms work on the softmax of the logits, so all three terms do.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +45,9 @@ def layout_penalty(char_logits: torch.Tensor, layouts: Sequence[str]) -> torch.T
     return wrong.mean()
 
 
-def confusion_weighted_ce(char_logits: torch.Tensor, targets: torch.Tensor,
-                          char_weights: torch.Tensor | None = None) -> torch.Tensor:
+def confusion_weighted_ce(
+    char_logits: torch.Tensor, targets: torch.Tensor, char_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy per character, each weighted by its true character's confusion weight."""
     logits = char_logits.float().flatten(0, 1)
     flat_targets = targets.flatten()
@@ -56,9 +58,16 @@ def confusion_weighted_ce(char_logits: torch.Tensor, targets: torch.Tensor,
     return (per_char * weights).sum() / weights.sum()
 
 
-def lcofl_loss(char_logits: torch.Tensor, targets: torch.Tensor, layouts: Sequence[str], sr: torch.Tensor,
-               hr: torch.Tensor, char_weights: torch.Tensor | None = None, lambda_layout: float = 0.5,
-               lambda_ssim: float = 0.2) -> LCOFLTerms:
+def lcofl_loss(
+    char_logits: torch.Tensor,
+    targets: torch.Tensor,
+    layouts: Sequence[str],
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    char_weights: torch.Tensor | None = None,
+    lambda_layout: float = 0.5,
+    lambda_ssim: float = 0.2,
+) -> LCOFLTerms:
     """`char_logits` [B, 7, 36] over the plate charset, `targets` [B, 7] class indices, `sr`/`hr` in [0, 1]."""
     classification = confusion_weighted_ce(char_logits, targets, char_weights)
     layout = layout_penalty(char_logits, layouts)

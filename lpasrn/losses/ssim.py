@@ -1,4 +1,5 @@
 """Differentiable SSIM and PSNR on [0, 1] images (Gaussian window 11, sigma 1.5, as Wang et al.)."""
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,9 @@ def _gaussian_window(size: int, sigma: float, channels: int, device: str, dtype:
     return kernel_2d.expand(channels, 1, size, size).to(device=device, dtype=dtype).contiguous()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5,
-         reduction: str = "mean") -> torch.Tensor:
+def ssim(
+    x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5, reduction: str = "mean"
+) -> torch.Tensor:
     """Structural similarity of two [B, C, H, W] batches in [0, 1]; 'none' gives one value per image.
 
     The window shrinks to the image for tiny inputs (an LR plate can be smaller than 11 pixels high).

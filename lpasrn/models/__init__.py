@@ -2,6 +2,7 @@
 
 Nothing here reads the experiment config: `lpasrn.model_factory` maps a config to these models.
 """
+
 from lpasrn.models.checkpoints import CheckpointError, CheckpointMismatchError, resolve_pretrained
 from lpasrn.models.ocr import load_ocr_weights
 from lpasrn.models.parseq import PARSEQ_SIZES, OCRResult, PARSeq, create_parseq

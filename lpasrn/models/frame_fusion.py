@@ -7,6 +7,7 @@ weights with a softmax over the frames, and sums the frames' shallow features wi
 compression or blur gets little weight where it is ruined, and any number of frames works, one included (its
 weight is then 1, and the generator computes what a single-frame one would).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ class FrameFusion(nn.Module):
         super().__init__()
         # Each frame is judged beside the reference, [frame, reference, |frame - reference|], mixed per pixel
         # (1x1) and then over a 3x3 neighbourhood into one score: a few percent of the generator's cost.
-        self.score = nn.Sequential(nn.Conv2d(3 * channels, hidden, 1), nn.LeakyReLU(0.1, inplace=True),
-                                   nn.Conv2d(hidden, 1, 3, 1, 1))
+        self.score = nn.Sequential(
+            nn.Conv2d(3 * channels, hidden, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(hidden, 1, 3, 1, 1)
+        )
         # Zero scores at the start: the frames are first averaged, and the weighting is learnt from there.
         nn.init.zeros_(self.score[-1].weight)
         nn.init.zeros_(self.score[-1].bias)

@@ -3,6 +3,7 @@
 They share one interface, `forward` logits in the tokenizer's layout, `read`, `training_loss`, so whichever an
 experiment names trains and reads the same way; only where their weights come from differs.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -6,6 +6,7 @@ autoregressively, non-autoregressively, and refines its own output with cloze-st
 match the authors', so their published checkpoints load (their 94-character head is mapped onto the plate
 charset).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,12 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from lpasrn.data.charset import CHARSET, DIGITS, LAYOUT_PATTERNS, LETTERS, PLATE_LENGTH, canonical_layout
-from lpasrn.models.checkpoints import (CheckpointMismatchError, load_checked_state_dict, read_checkpoint,
-                                       resolve_pretrained)
+from lpasrn.models.checkpoints import (
+    CheckpointMismatchError,
+    load_checked_state_dict,
+    read_checkpoint,
+    resolve_pretrained,
+)
 from lpasrn.models.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -63,11 +68,27 @@ class OCRResult:
 class ViTEncoder(VisionTransformer):
     """timm ViT without class token or classifier: every patch token becomes decoder memory."""
 
-    def __init__(self, img_size: tuple[int, int], patch_size: tuple[int, int], embed_dim: int, depth: int,
-                 num_heads: int, mlp_ratio: float):
-        super().__init__(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth,
-                         num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, num_classes=0, global_pool="",
-                         class_token=False)
+    def __init__(
+        self,
+        img_size: tuple[int, int],
+        patch_size: tuple[int, int],
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float,
+    ):
+        super().__init__(
+            img_size=img_size,
+            patch_size=patch_size,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=True,
+            num_classes=0,
+            global_pool="",
+            class_token=False,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_features(x)
@@ -89,17 +110,37 @@ class DecoderLayer(nn.Module):
         self.norm_c = nn.LayerNorm(embed_dim)
         self.dropout = nn.Dropout(dropout)
 
-    def _stream(self, target: Tensor, target_norm: Tensor, context_norm: Tensor, memory: Tensor,
-                attn_mask: Tensor | None, padding_mask: Tensor | None) -> Tensor:
-        attended = self.self_attn(target_norm, context_norm, context_norm, attn_mask=attn_mask,
-                                  key_padding_mask=padding_mask, need_weights=False)[0]
+    def _stream(
+        self,
+        target: Tensor,
+        target_norm: Tensor,
+        context_norm: Tensor,
+        memory: Tensor,
+        attn_mask: Tensor | None,
+        padding_mask: Tensor | None,
+    ) -> Tensor:
+        attended = self.self_attn(
+            target_norm,
+            context_norm,
+            context_norm,
+            attn_mask=attn_mask,
+            key_padding_mask=padding_mask,
+            need_weights=False,
+        )[0]
         target = target + self.dropout(attended)
         target = target + self.dropout(self.cross_attn(self.norm1(target), memory, memory, need_weights=False)[0])
         return target + self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(target))))))
 
-    def forward(self, query: Tensor, content: Tensor, memory: Tensor, query_mask: Tensor | None,
-                content_mask: Tensor | None, padding_mask: Tensor | None,
-                update_content: bool) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        query: Tensor,
+        content: Tensor,
+        memory: Tensor,
+        query_mask: Tensor | None,
+        content_mask: Tensor | None,
+        padding_mask: Tensor | None,
+        update_content: bool,
+    ) -> tuple[Tensor, Tensor]:
         query_norm, content_norm = self.norm_q(query), self.norm_c(content)
         query = self._stream(query, query_norm, content_norm, memory, query_mask, padding_mask)
         if update_content:
@@ -113,12 +154,26 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(embed_dim, num_heads, mlp_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, query: Tensor, content: Tensor, memory: Tensor, query_mask: Tensor | None = None,
-                content_mask: Tensor | None = None, padding_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        query: Tensor,
+        content: Tensor,
+        memory: Tensor,
+        query_mask: Tensor | None = None,
+        content_mask: Tensor | None = None,
+        padding_mask: Tensor | None = None,
+    ) -> Tensor:
         for index, layer in enumerate(self.layers):
             # The last layer's content output is never read, so it is not computed.
-            query, content = layer(query, content, memory, query_mask, content_mask, padding_mask,
-                                   update_content=index < len(self.layers) - 1)
+            query, content = layer(
+                query,
+                content,
+                memory,
+                query_mask,
+                content_mask,
+                padding_mask,
+                update_content=index < len(self.layers) - 1,
+            )
         return self.norm(query)
 
 
@@ -154,11 +209,26 @@ class PARSeq(nn.Module):
     cloze refinement follow either. `plm_loss` is the permutation-language-modelling training loss.
     """
 
-    def __init__(self, charset: str = CHARSET, max_label_length: int = PLATE_LENGTH,
-                 img_size: Sequence[int] = (32, 128), patch_size: Sequence[int] = (4, 8), embed_dim: int = 384,
-                 enc_num_heads: int = 6, enc_mlp_ratio: float = 4, enc_depth: int = 12, dec_num_heads: int = 12,
-                 dec_mlp_ratio: float = 4, dec_depth: int = 1, perm_num: int = 6, perm_forward: bool = True,
-                 perm_mirrored: bool = True, decode_ar: bool = True, refine_iters: int = 1, dropout: float = 0.1):
+    def __init__(
+        self,
+        charset: str = CHARSET,
+        max_label_length: int = PLATE_LENGTH,
+        img_size: Sequence[int] = (32, 128),
+        patch_size: Sequence[int] = (4, 8),
+        embed_dim: int = 384,
+        enc_num_heads: int = 6,
+        enc_mlp_ratio: float = 4,
+        enc_depth: int = 12,
+        dec_num_heads: int = 12,
+        dec_mlp_ratio: float = 4,
+        dec_depth: int = 1,
+        perm_num: int = 6,
+        perm_forward: bool = True,
+        perm_mirrored: bool = True,
+        decode_ar: bool = True,
+        refine_iters: int = 1,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.tokenizer = Tokenizer(charset)
         self.max_label_length = max_label_length
@@ -169,8 +239,9 @@ class PARSeq(nn.Module):
         self.decode_ar = decode_ar
         self.refine_iters = refine_iters
 
-        self.encoder = ViTEncoder(self.img_size, (int(patch_size[0]), int(patch_size[1])), embed_dim, enc_depth,
-                                  enc_num_heads, enc_mlp_ratio)
+        self.encoder = ViTEncoder(
+            self.img_size, (int(patch_size[0]), int(patch_size[1])), embed_dim, enc_depth, enc_num_heads, enc_mlp_ratio
+        )
         self.decoder = Decoder(embed_dim, dec_num_heads, int(embed_dim * dec_mlp_ratio), dec_depth, dropout)
         self.head = nn.Linear(embed_dim, self.tokenizer.num_classes)  # BOS and PAD are never predicted
         self.text_embed = TokenEmbedding(len(self.tokenizer), embed_dim)
@@ -190,17 +261,22 @@ class PARSeq(nn.Module):
     def encode(self, normalized_images: Tensor) -> Tensor:
         return self.encoder(normalized_images)
 
-    def decode(self, tokens: Tensor, memory: Tensor, content_mask: Tensor | None = None,
-               padding_mask: Tensor | None = None, query: Tensor | None = None,
-               query_mask: Tensor | None = None) -> Tensor:
+    def decode(
+        self,
+        tokens: Tensor,
+        memory: Tensor,
+        content_mask: Tensor | None = None,
+        padding_mask: Tensor | None = None,
+        query: Tensor | None = None,
+        query_mask: Tensor | None = None,
+    ) -> Tensor:
         """Decoder output for position queries given token context `tokens` [B, L] (BOS first)."""
         batch, length = tokens.shape
         null_context = self.text_embed(tokens[:, :1])  # BOS carries no position
-        content = torch.cat([null_context, self.pos_queries[:, :length - 1] + self.text_embed(tokens[:, 1:])], dim=1)
+        content = torch.cat([null_context, self.pos_queries[:, : length - 1] + self.text_embed(tokens[:, 1:])], dim=1)
         if query is None:
             query = self.pos_queries[:, :length].expand(batch, -1, -1)
-        return self.decoder(self.dropout(query), self.dropout(content), memory, query_mask, content_mask,
-                            padding_mask)
+        return self.decoder(self.dropout(query), self.dropout(content), memory, query_mask, content_mask, padding_mask)
 
     def forward(self, images: Tensor, max_length: int | None = None) -> Tensor:
         """Logits [B, T, num_classes] for images in [0, 1]; T = max_length + 1 (with max_length None,
@@ -221,8 +297,9 @@ class PARSeq(nn.Module):
             logits = self._refine(memory, logits, disallowed)
         return logits
 
-    def _decode_autoregressive(self, memory: Tensor, num_steps: int, stop_at_eos: bool,
-                               disallowed: Tensor | None) -> Tensor:
+    def _decode_autoregressive(
+        self, memory: Tensor, num_steps: int, stop_at_eos: bool, disallowed: Tensor | None
+    ) -> Tensor:
         batch, device = memory.shape[0], memory.device
         causal_mask = torch.ones(num_steps, num_steps, dtype=torch.bool, device=device).triu(1)
         tokens = torch.full((batch, num_steps), self.tokenizer.pad_id, dtype=torch.long, device=device)
@@ -230,9 +307,13 @@ class PARSeq(nn.Module):
         steps: list[Tensor] = []
         for step in range(num_steps):
             # One query at a time: under the causal order earlier outputs never change, so they are kept.
-            out = self.decode(tokens[:, :step + 1], memory, causal_mask[:step + 1, :step + 1],
-                              query=self.pos_queries[:, step:step + 1].expand(batch, -1, -1),
-                              query_mask=causal_mask[step:step + 1, :step + 1])
+            out = self.decode(
+                tokens[:, : step + 1],
+                memory,
+                causal_mask[: step + 1, : step + 1],
+                query=self.pos_queries[:, step : step + 1].expand(batch, -1, -1),
+                query_mask=causal_mask[step : step + 1, : step + 1],
+            )
             steps.append(_forbid(self.head(out), disallowed, step))
             if step + 1 < num_steps:
                 tokens[:, step + 1] = steps[-1][:, 0].argmax(-1)
@@ -266,16 +347,25 @@ class PARSeq(nn.Module):
         canonical = tuple(range(num_chars))
         orders = [canonical] if self.perm_forward else []
         if num_chars < 5:  # few orders exist: draw without repeats (one per mirrored pair)
-            pool = [order for order in itertools.permutations(canonical)
-                    if (not self.perm_mirrored or order < order[::-1]) and order not in orders]
-            orders += [pool[index] for index in torch.randperm(len(pool))[:num_orders - len(orders)].tolist()]
+            pool = [
+                order
+                for order in itertools.permutations(canonical)
+                if (not self.perm_mirrored or order < order[::-1]) and order not in orders
+            ]
+            orders += [pool[index] for index in torch.randperm(len(pool))[: num_orders - len(orders)].tolist()]
         else:
             orders += [tuple(torch.randperm(num_chars).tolist()) for _ in range(num_orders - len(orders))]
         chars = torch.tensor(orders, dtype=torch.long)
         if self.perm_mirrored:
             chars = torch.stack([chars, chars.flip(-1)], dim=1).reshape(-1, num_chars)
-        perms = torch.cat([torch.zeros(len(chars), 1, dtype=torch.long), chars + 1,
-                           torch.full((len(chars), 1), num_chars + 1, dtype=torch.long)], dim=1)
+        perms = torch.cat(
+            [
+                torch.zeros(len(chars), 1, dtype=torch.long),
+                chars + 1,
+                torch.full((len(chars), 1), num_chars + 1, dtype=torch.long),
+            ],
+            dim=1,
+        )
         if len(perms) > 1:
             perms[1, 1:] = num_chars + 1 - torch.arange(num_chars + 1)
         return perms.to(device)
@@ -296,8 +386,9 @@ class PARSeq(nn.Module):
         for index, order in enumerate(self.sample_permutations(tokens.shape[1] - 2, memory.device)):
             content_mask, query_mask = permutation_masks(order)
             logits = self.head(self.decode(context, memory, content_mask, padding_mask, query_mask=query_mask))
-            total = total + F.cross_entropy(logits.flatten(0, 1).float(), expected.flatten(), ignore_index=tok.pad_id,
-                                            reduction="sum")
+            total = total + F.cross_entropy(
+                logits.flatten(0, 1).float(), expected.flatten(), ignore_index=tok.pad_id, reduction="sum"
+            )
             count = count + (expected != tok.pad_id).sum()
             if index == 1:  # EOS is learned from the canonical and reverse orders only
                 expected = expected.masked_fill(expected == tok.eos_id, tok.pad_id)
@@ -312,9 +403,10 @@ class PARSeq(nn.Module):
         letters in digit slots, EOS before the end, and anything but EOS after the seventh character."""
         if self.max_label_length < PLATE_LENGTH:
             raise ValueError(f"layout-constrained reading needs max_label_length >= {PLATE_LENGTH}")
-        tokens = self.tokenizer.tokens[:self.tokenizer.num_classes]
-        allowed_by_slot = {kind: torch.tensor([token in chars for token in tokens])
-                           for kind, chars in (("L", LETTERS), ("N", DIGITS))}
+        tokens = self.tokenizer.tokens[: self.tokenizer.num_classes]
+        allowed_by_slot = {
+            kind: torch.tensor([token in chars for token in tokens]) for kind, chars in (("L", LETTERS), ("N", DIGITS))
+        }
         if not all(allowed.any() for allowed in allowed_by_slot.values()):
             raise ValueError("layout-constrained reading needs digits and capital letters in the charset")
         only_eos = torch.zeros(len(tokens), dtype=torch.bool)
@@ -334,8 +426,11 @@ class PARSeq(nn.Module):
             if layout_constrained is None:
                 logits = self._greedy_decode(memory, None)
             else:
-                layouts = ([layout_constrained] * len(images) if isinstance(layout_constrained, str)
-                           else list(layout_constrained))
+                layouts = (
+                    [layout_constrained] * len(images)
+                    if isinstance(layout_constrained, str)
+                    else list(layout_constrained)
+                )
                 if len(layouts) != len(images):
                     raise ValueError(f"got {len(layouts)} layouts for {len(images)} images")
                 logits = self._greedy_decode(memory, PLATE_LENGTH, self.layout_mask(layouts, memory.device))
@@ -347,7 +442,7 @@ def _forbid(logits: Tensor, disallowed: Tensor | None, first_step: int = 0) -> T
     """-inf where `disallowed` [B, steps, classes] is True, for the steps `logits` [B, T, classes] covers."""
     if disallowed is None:
         return logits
-    return logits.masked_fill(disallowed[:, first_step:first_step + logits.shape[1]], float("-inf"))
+    return logits.masked_fill(disallowed[:, first_step : first_step + logits.shape[1]], float("-inf"))
 
 
 @contextlib.contextmanager
@@ -378,8 +473,9 @@ def create_parseq(name: str = "parseq", **overrides) -> PARSeq:
     return PARSeq(**(PARSEQ_SIZES[name] | overrides))
 
 
-def adapt_state_dict(state: Mapping[str, Tensor], model: PARSeq, source_charset: str | None = None,
-                     source: str = "checkpoint") -> dict[str, Tensor]:
+def adapt_state_dict(
+    state: Mapping[str, Tensor], model: PARSeq, source_charset: str | None = None, source: str = "checkpoint"
+) -> dict[str, Tensor]:
     """Fit a PARSeq checkpoint to `model`: pick the head and embedding rows of the model's characters (plus the
     special tokens) and cut the position queries to the model's label length. Other tensors pass unchanged."""
     state = dict(state)
@@ -390,11 +486,13 @@ def adapt_state_dict(state: Mapping[str, Tensor], model: PARSeq, source_charset:
     if charset is None or len(charset) != num_source_chars:
         raise CheckpointMismatchError(
             f"{source}: its head predicts {num_source_chars} characters, which matches no known charset "
-            f"(the PARSeq authors' {sorted(AUTHORS_CHARSETS)} or this model's {len(model.charset)})")
+            f"(the PARSeq authors' {sorted(AUTHORS_CHARSETS)} or this model's {len(model.charset)})"
+        )
     if charset != model.charset:
         source_tokens = Tokenizer(charset)
-        head_rows = [source_tokens.eos_id] + [source_tokens.class_id(_source_char(char, charset, source))
-                                              for char in model.charset]
+        head_rows = [source_tokens.eos_id] + [
+            source_tokens.class_id(_source_char(char, charset, source)) for char in model.charset
+        ]
         embed_rows = head_rows + [source_tokens.bos_id, source_tokens.pad_id]
         state["head.weight"] = state["head.weight"][head_rows]
         state["head.bias"] = state["head.bias"][head_rows]
@@ -424,6 +522,7 @@ def load_parseq_weights(model: PARSeq, path_or_ref: str) -> None:
     """Load a local file or `hf://` reference: the authors' checkpoints (.pt, Lightning .ckpt) or our own."""
     checkpoint = read_checkpoint(resolve_pretrained(path_or_ref))
     source_charset = checkpoint.hyper_parameters.get("charset_train")
-    state = adapt_state_dict(checkpoint.state_dict, model, source_charset if isinstance(source_charset, str) else None,
-                             path_or_ref)
+    state = adapt_state_dict(
+        checkpoint.state_dict, model, source_charset if isinstance(source_charset, str) else None, path_or_ref
+    )
     load_checked_state_dict(model, state, path_or_ref)

@@ -6,6 +6,7 @@ seven slots along the plate's width holds a letter and which a digit), and self-
 and 1/4. Their result is added back through a small learnable scale, so at initialisation the module is
 nearly the identity and training starts from plain SwinIR features.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,12 +22,17 @@ PYRAMID_SCALES = (1.0, 0.5, 0.25)
 FUSION_INIT_SCALE = 1e-3
 
 # Sobel-like 3x3 kernels: horizontal strokes, vertical strokes, and the two diagonals.
-STROKE_KERNELS = torch.tensor([
-    [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]],
-    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
-    [[-2.0, -1.0, 0.0], [-1.0, 0.0, 1.0], [0.0, 1.0, 2.0]],
-    [[0.0, -1.0, -2.0], [1.0, 0.0, -1.0], [2.0, 1.0, 0.0]],
-]) / 4.0
+STROKE_KERNELS = (
+    torch.tensor(
+        [
+            [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]],
+            [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
+            [[-2.0, -1.0, 0.0], [-1.0, 0.0, 1.0], [0.0, 1.0, 2.0]],
+            [[0.0, -1.0, -2.0], [1.0, 0.0, -1.0], [2.0, 1.0, 0.0]],
+        ]
+    )
+    / 4.0
+)
 
 
 class StrokeDetector(nn.Module):
@@ -85,8 +91,7 @@ class LayoutPositionalEncoding(nn.Module):
     def forward(self, width: int, layouts: Sequence[str] | None = None) -> Tensor:
         """[1 or B, C, 1, width]: one row for the default layout, or one per image of `layouts`."""
         names = [self.default_layout] if layouts is None else [canonical_layout(name) for name in layouts]
-        indices = torch.tensor([self.layout_names.index(name) for name in names],
-                               device=self.layout_slot_kinds.device)
+        indices = torch.tensor([self.layout_names.index(name) for name in names], device=self.layout_slot_kinds.device)
         slots = self.slot_kind(self.layout_slot_kinds[indices]) + self.slot_position.weight  # [L, slots, C]
         stretched = F.interpolate(slots.transpose(1, 2), size=width, mode="linear", align_corners=False)
         return stretched.unsqueeze(2)
@@ -123,8 +128,9 @@ class PooledSelfAttention(nn.Module):
 class CharacterPyramidAttention(nn.Module):
     """Layout-aware, multi-scale character attention, added residually to [B, C, H, W] features."""
 
-    def __init__(self, channels: int, num_heads: int, layout: str = "brazilian",
-                 scales: Sequence[float] = PYRAMID_SCALES):
+    def __init__(
+        self, channels: int, num_heads: int, layout: str = "brazilian", scales: Sequence[float] = PYRAMID_SCALES
+    ):
         super().__init__()
         self.strokes = StrokeDetector(channels)
         self.gaps = GapDetector()

@@ -3,6 +3,7 @@
 Generators are the SwinIR presets (`swinir_*`), OCRs the PARSeq sizes and the slot CNNs. The models know nothing of
 the experiment config: `lpasrn.model_factory` maps a config to them, and `lpasrn list-models` prints them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -10,6 +10,7 @@ attention decoder having to learn that first.
 It speaks PARSeq's interface (`forward` logits in the tokenizer's layout, `read`, `training_loss`, `tokenizer`),
 so LCOFL, the confusion tracker, the hard-example miner and evaluation use either model unchanged.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,11 +37,14 @@ SLOT_OCR_SIZES: dict[str, dict] = {
 def _conv_stage(in_channels: int, out_channels: int, pool: tuple[int, int]) -> nn.Sequential:
     """Two 3x3 convolutions with batch norm, then max pooling."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
-        nn.MaxPool2d(pool))
+        nn.MaxPool2d(pool),
+    )
 
 
 class PlateSlotOCR(nn.Module):
@@ -49,8 +53,14 @@ class PlateSlotOCR(nn.Module):
     # Height halves four times and width twice: a 32x96 plate becomes a 2x24 map, ~3 columns per character.
     POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))
 
-    def __init__(self, img_size: Sequence[int] = (32, 96), channels: Sequence[int] = (32, 48, 96, 128),
-                 dropout: float = 0.2, label_smoothing: float = 0.05, charset: str = CHARSET):
+    def __init__(
+        self,
+        img_size: Sequence[int] = (32, 96),
+        channels: Sequence[int] = (32, 48, 96, 128),
+        dropout: float = 0.2,
+        label_smoothing: float = 0.05,
+        charset: str = CHARSET,
+    ):
         super().__init__()
         if charset != CHARSET:
             raise ValueError("the slot OCR reads the plate charset only")
@@ -64,10 +74,12 @@ class PlateSlotOCR(nn.Module):
         if height < 1 or width < PLATE_LENGTH:
             raise ValueError(f"img_size {self.img_size} is too small for {len(self.POOLS)} pooling stages")
         widths = (3, *channels)
-        self.encoder = nn.Sequential(*(_conv_stage(widths[i], widths[i + 1], pool)
-                                       for i, pool in enumerate(self.POOLS)))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(channels[-1] * height * width, PLATE_LENGTH * len(CHARSET)))
+        self.encoder = nn.Sequential(
+            *(_conv_stage(widths[i], widths[i + 1], pool) for i, pool in enumerate(self.POOLS))
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1] * height * width, PLATE_LENGTH * len(CHARSET))
+        )
 
     @property
     def charset(self) -> str:
@@ -89,7 +101,7 @@ class PlateSlotOCR(nn.Module):
         batch = plate_logits.shape[0]
         tokens = plate_logits.new_full((batch, PLATE_LENGTH + 1, self.tokenizer.num_classes), NEVER)
         first = self.tokenizer.class_id(CHARSET[0])
-        tokens[:, :PLATE_LENGTH, first:first + len(CHARSET)] = plate_logits
+        tokens[:, :PLATE_LENGTH, first : first + len(CHARSET)] = plate_logits
         tokens[:, PLATE_LENGTH, self.tokenizer.eos_id] = 0.0
         return tokens
 
@@ -109,8 +121,9 @@ class PlateSlotOCR(nn.Module):
         with evaluating(self):
             logits = self.plate_logits(images).float()
         if layout_constrained is not None:
-            layouts = ([layout_constrained] * len(images) if isinstance(layout_constrained, str)
-                       else list(layout_constrained))
+            layouts = (
+                [layout_constrained] * len(images) if isinstance(layout_constrained, str) else list(layout_constrained)
+            )
             if len(layouts) != len(images):
                 raise ValueError(f"got {len(layouts)} layouts for {len(images)} images")
             logits = logits.masked_fill(slot_layout_mask(layouts, logits.device), NEVER)
@@ -121,8 +134,10 @@ class PlateSlotOCR(nn.Module):
 
 def slot_layout_mask(layouts: Sequence[str], device: torch.device | None = None) -> Tensor:
     """[B, 7, 36] True where a character breaks the plate's layout (a digit in a letter slot or vice versa)."""
-    allowed = {"L": torch.tensor([char in LETTERS for char in CHARSET]),
-               "N": torch.tensor([char in DIGITS for char in CHARSET])}
+    allowed = {
+        "L": torch.tensor([char in LETTERS for char in CHARSET]),
+        "N": torch.tensor([char in DIGITS for char in CHARSET]),
+    }
     masks = [~torch.stack([allowed[kind] for kind in LAYOUT_PATTERNS[canonical_layout(name)]]) for name in layouts]
     return torch.stack(masks).to(device)
 

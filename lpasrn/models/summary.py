@@ -1,4 +1,5 @@
 """Text tables of models: where the parameters of a generator and an OCR sit, and every registered model."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,13 +20,17 @@ def _generator_rows(generator: SwinIRGenerator) -> list[tuple[str, int]]:
     rows = [("shallow conv (conv_first)", count_parameters(generator, ["conv_first."]))]
     if generator.frame_fusion is not None:
         rows.append(("frame fusion (frame_fusion)", count_parameters(generator, ["frame_fusion."])))
-    rows += [(f"RSTB {index} (layers.{index})", count_parameters(generator, [f"layers.{index}."]))
-             for index in range(len(generator.layers))]
+    rows += [
+        (f"RSTB {index} (layers.{index})", count_parameters(generator, [f"layers.{index}."]))
+        for index in range(len(generator.layers))
+    ]
     rows += [
         ("body norms + conv_after_body", count_parameters(generator, ["patch_embed.", "norm.", "conv_after_body."])),
         ("character pyramid attention", count_parameters(generator, ["pyramid_attention."])),
-        ("upsampler (conv_before_upsample, upsample)",
-         count_parameters(generator, ["conv_before_upsample.", "upsample."])),
+        (
+            "upsampler (conv_before_upsample, upsample)",
+            count_parameters(generator, ["conv_before_upsample.", "upsample."]),
+        ),
         ("reconstruction (conv_last)", count_parameters(generator, ["conv_last."])),
     ]
     return rows
@@ -56,8 +61,7 @@ def summarize(generator: SwinIRGenerator, ocr: nn.Module, ocr_name: str, lr_size
     """Parameter counts per component and the generator's output shape for one LR image of `lr_size`."""
     with torch.no_grad():
         output = generator.eval()(torch.zeros(1, 3, *lr_size))
-    lines = _table(f"generator: SwinIR {generator.describe()}", _generator_rows(generator),
-                   count_parameters(generator))
+    lines = _table(f"generator: SwinIR {generator.describe()}", _generator_rows(generator), count_parameters(generator))
     lines.append(f"  output for LR {lr_size[0]}x{lr_size[1]}: {list(output.shape)}")
     lines.append("")
     lines += _table(f"OCR: {ocr_name}, {describe_ocr(ocr)}", _ocr_rows(ocr), count_parameters(ocr))

@@ -5,6 +5,7 @@ weights load where the configuration matches. Unlike the reference, any input si
 reflect-padded to a multiple of the window, the whole network runs on the padded map and only the output image is
 cropped (the reference's order), and the shifted-window masks are built once per padded size.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,24 +43,57 @@ class SwinIRPreset:
     use_pyramid_attention: bool
 
     def build(self, scale: int = 2, **overrides: Any) -> SwinIRGenerator:
-        settings = dict(embed_dim=self.embed_dim, depths=(self.num_blocks_per_rstb,) * self.num_rstb,
-                        num_heads=self.num_heads, window_size=self.window_size, mlp_ratio=self.mlp_ratio,
-                        use_pyramid_attention=self.use_pyramid_attention)
+        settings = dict(
+            embed_dim=self.embed_dim,
+            depths=(self.num_blocks_per_rstb,) * self.num_rstb,
+            num_heads=self.num_heads,
+            window_size=self.window_size,
+            mlp_ratio=self.mlp_ratio,
+            use_pyramid_attention=self.use_pyramid_attention,
+        )
         return SwinIRGenerator(scale=scale, **(settings | overrides))
 
 
 # The seed's two published configurations (`maximum` is also ModelConfig's default) and the CPU experiments' two.
 GENERATOR_PRESETS: dict[str, SwinIRPreset] = {
-    "swinir_maximum": SwinIRPreset(embed_dim=144, num_rstb=8, num_blocks_per_rstb=3, num_heads=8, window_size=6,
-                                   mlp_ratio=6.0, use_pyramid_attention=True),
-    "swinir_lightweight": SwinIRPreset(embed_dim=96, num_rstb=4, num_blocks_per_rstb=2, num_heads=6, window_size=8,
-                                       mlp_ratio=4.0, use_pyramid_attention=False),
+    "swinir_maximum": SwinIRPreset(
+        embed_dim=144,
+        num_rstb=8,
+        num_blocks_per_rstb=3,
+        num_heads=8,
+        window_size=6,
+        mlp_ratio=6.0,
+        use_pyramid_attention=True,
+    ),
+    "swinir_lightweight": SwinIRPreset(
+        embed_dim=96,
+        num_rstb=4,
+        num_blocks_per_rstb=2,
+        num_heads=6,
+        window_size=8,
+        mlp_ratio=4.0,
+        use_pyramid_attention=False,
+    ),
     # lp_asrn_cpu.yaml: small enough to train the five stages on two CPU cores in minutes.
-    "swinir_cpu": SwinIRPreset(embed_dim=32, num_rstb=2, num_blocks_per_rstb=2, num_heads=2, window_size=8,
-                               mlp_ratio=2.0, use_pyramid_attention=True),
+    "swinir_cpu": SwinIRPreset(
+        embed_dim=32,
+        num_rstb=2,
+        num_blocks_per_rstb=2,
+        num_heads=2,
+        window_size=8,
+        mlp_ratio=2.0,
+        use_pyramid_attention=True,
+    ),
     # lp_asrn_tiny.yaml: the smallest generator that still learns, for tests and `make demo`.
-    "swinir_tiny": SwinIRPreset(embed_dim=24, num_rstb=2, num_blocks_per_rstb=1, num_heads=2, window_size=4,
-                                mlp_ratio=2.0, use_pyramid_attention=True),
+    "swinir_tiny": SwinIRPreset(
+        embed_dim=24,
+        num_rstb=2,
+        num_blocks_per_rstb=1,
+        num_heads=2,
+        window_size=4,
+        mlp_ratio=2.0,
+        use_pyramid_attention=True,
+    ),
 }
 
 
@@ -85,8 +119,7 @@ def relative_position_index(window_size: int) -> Tensor:
     return offsets[0] * (2 * window_size - 1) + offsets[1]
 
 
-def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int,
-                        device: torch.device) -> Tensor:
+def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int, device: torch.device) -> Tensor:
     """Additive mask [num_windows, 1, N, N] for SW-MSA.
 
     After the cyclic shift a window at the border holds pixels from opposite image edges; the mask keeps
@@ -126,7 +159,7 @@ class WindowAttention(nn.Module):
         trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def relative_position_bias(self) -> Tensor:
-        tokens = self.window_size ** 2
+        tokens = self.window_size**2
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(tokens, tokens, self.num_heads).permute(2, 0, 1)  # [heads, N, N]
 
@@ -145,8 +178,16 @@ class WindowAttention(nn.Module):
 class SwinTransformerBlock(nn.Module):
     """Pre-norm window attention + MLP; odd blocks shift the windows by half so information crosses them."""
 
-    def __init__(self, dim: int, num_heads: int, window_size: int, shift_size: int, mlp_ratio: float,
-                 qkv_bias: bool = True, drop_path: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        shift_size: int,
+        mlp_ratio: float,
+        qkv_bias: bool = True,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         self.window_size = window_size
         self.shift_size = shift_size
@@ -173,13 +214,29 @@ class SwinTransformerBlock(nn.Module):
 class SwinBlockGroup(nn.Module):
     """A run of Swin blocks alternating W-MSA and SW-MSA (the reference's `BasicLayer`)."""
 
-    def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float,
-                 qkv_bias: bool, drop_path: Sequence[float]):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window_size: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        drop_path: Sequence[float],
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(
-            SwinTransformerBlock(dim, num_heads, window_size, 0 if index % 2 == 0 else window_size // 2, mlp_ratio,
-                                 qkv_bias, drop_path[index])
-            for index in range(depth))
+            SwinTransformerBlock(
+                dim,
+                num_heads,
+                window_size,
+                0 if index % 2 == 0 else window_size // 2,
+                mlp_ratio,
+                qkv_bias,
+                drop_path[index],
+            )
+            for index in range(depth)
+        )
 
     def forward(self, x: Tensor, shift_mask: Tensor) -> Tensor:
         for block in self.blocks:
@@ -190,8 +247,16 @@ class SwinBlockGroup(nn.Module):
 class ResidualSwinTransformerBlock(nn.Module):
     """RSTB: Swin blocks, then a 3x3 conv, inside a residual connection (the conv adds back locality)."""
 
-    def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float,
-                 qkv_bias: bool, drop_path: Sequence[float]):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window_size: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        drop_path: Sequence[float],
+    ):
         super().__init__()
         self.residual_group = SwinBlockGroup(dim, depth, num_heads, window_size, mlp_ratio, qkv_bias, drop_path)
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
@@ -242,11 +307,25 @@ class SwinIRGenerator(nn.Module):
     (`FrameFusion`), and returns one SR image in the reference frame's geometry.
     """
 
-    def __init__(self, scale: int, embed_dim: int = 144, depths: Sequence[int] = (3,) * 8,
-                 num_heads: int | Sequence[int] = 8, window_size: int = 6, mlp_ratio: float = 6.0,
-                 in_chans: int = 3, num_feat: int = 64, qkv_bias: bool = True, drop_path_rate: float = 0.0,
-                 img_range: float = 1.0, rgb_mean: Sequence[float] = DIV2K_RGB_MEAN, bicubic_skip: bool = True,
-                 use_pyramid_attention: bool = False, pyramid_layout: str = "brazilian", multi_frame: bool = False):
+    def __init__(
+        self,
+        scale: int,
+        embed_dim: int = 144,
+        depths: Sequence[int] = (3,) * 8,
+        num_heads: int | Sequence[int] = 8,
+        window_size: int = 6,
+        mlp_ratio: float = 6.0,
+        in_chans: int = 3,
+        num_feat: int = 64,
+        qkv_bias: bool = True,
+        drop_path_rate: float = 0.0,
+        img_range: float = 1.0,
+        rgb_mean: Sequence[float] = DIV2K_RGB_MEAN,
+        bicubic_skip: bool = True,
+        use_pyramid_attention: bool = False,
+        pyramid_layout: str = "brazilian",
+        multi_frame: bool = False,
+    ):
         super().__init__()
         heads = [num_heads] * len(depths) if isinstance(num_heads, int) else list(num_heads)
         if len(heads) != len(depths):
@@ -271,13 +350,16 @@ class SwinIRGenerator(nn.Module):
         drop_path = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         starts = [sum(depths[:index]) for index in range(len(depths))]
         self.layers = nn.ModuleList(
-            ResidualSwinTransformerBlock(embed_dim, depth, head_count, window_size, mlp_ratio, qkv_bias,
-                                         drop_path[start:start + depth])
-            for depth, head_count, start in zip(depths, heads, starts))
+            ResidualSwinTransformerBlock(
+                embed_dim, depth, head_count, window_size, mlp_ratio, qkv_bias, drop_path[start : start + depth]
+            )
+            for depth, head_count, start in zip(depths, heads, starts)
+        )
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
-        self.pyramid_attention = (CharacterPyramidAttention(embed_dim, heads[-1], pyramid_layout)
-                                  if use_pyramid_attention else None)
+        self.pyramid_attention = (
+            CharacterPyramidAttention(embed_dim, heads[-1], pyramid_layout) if use_pyramid_attention else None
+        )
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
         self.upsample = Upsample(scale, num_feat)
         self.conv_last = nn.Conv2d(num_feat, in_chans, 3, 1, 1)
@@ -286,13 +368,16 @@ class SwinIRGenerator(nn.Module):
 
     def describe(self) -> str:
         """Its hyper-parameters in one line, as `lpasrn list-models` and `lpasrn model-summary` print them."""
+
         def uniform(values: tuple[int, ...]) -> str:
             return str(values[0]) if len(set(values)) == 1 else "/".join(map(str, values))
 
         frames = ", multi-frame" if self.frame_fusion is not None else ""
-        return (f"x{self.scale}, embed {self.embed_dim}, {len(self.depths)} RSTB x {uniform(self.depths)} blocks, "
-                f"{uniform(self.num_heads)} heads, window {self.window_size}, MLP {self.mlp_ratio:g}, "
-                f"CPA {'on' if self.pyramid_attention is not None else 'off'}{frames}")
+        return (
+            f"x{self.scale}, embed {self.embed_dim}, {len(self.depths)} RSTB x {uniform(self.depths)} blocks, "
+            f"{uniform(self.num_heads)} heads, window {self.window_size}, MLP {self.mlp_ratio:g}, "
+            f"CPA {'on' if self.pyramid_attention is not None else 'off'}{frames}"
+        )
 
     def completed_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """`state` as this generator loads it: a multi-frame generator seeded by a single-frame one's weights keeps
@@ -328,7 +413,7 @@ class SwinIRGenerator(nn.Module):
         # Like the reference, the up-sampler and conv_last see the padded map and only the image is cropped:
         # cropping the features first would change the border pixels their 3x3 convolutions compute.
         padded = self.conv_last(self.upsample(self.conv_before_upsample(deep))) / self.img_range
-        residual = padded[..., :height * self.scale, :width * self.scale]
+        residual = padded[..., : height * self.scale, : width * self.scale]
         if self.bicubic_skip:
             return residual + F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return residual + self.mean

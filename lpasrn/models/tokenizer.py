@@ -3,6 +3,7 @@
 End-of-sequence first makes class 0 of the head "end of text"; BOS and PAD come last because the head never
 predicts them, so it is `len(charset) + 1` wide while the token embedding has `len(charset) + 3` rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,8 +44,11 @@ class Tokenizer:
             unknown = sorted(set(text) - set(self.charset))
             if unknown:
                 raise ValueError(f"text {text!r} has characters outside the charset: {''.join(unknown)!r}")
-            rows.append(torch.tensor([self.bos_id, *(self._ids[char] for char in text), self.eos_id],
-                                     dtype=torch.long, device=device))
+            rows.append(
+                torch.tensor(
+                    [self.bos_id, *(self._ids[char] for char in text), self.eos_id], dtype=torch.long, device=device
+                )
+            )
         return pad_sequence(rows, batch_first=True, padding_value=self.pad_id)
 
     def decode(self, ids: Tensor | Sequence[Sequence[int]]) -> list[str]:
@@ -53,7 +57,7 @@ class Tokenizer:
         texts = []
         for row in rows:
             row = list(row)
-            row = row[:row.index(self.eos_id)] if self.eos_id in row else row
+            row = row[: row.index(self.eos_id)] if self.eos_id in row else row
             texts.append("".join(self.tokens[index] for index in row if index not in (self.bos_id, self.pad_id)))
         return texts
 
@@ -61,5 +65,5 @@ class Tokenizer:
         """Greedy read of [B, T, num_classes] probabilities: texts (up to EOS) and each character's probability."""
         best_probs, best_ids = probs.max(dim=-1)
         texts = self.decode(best_ids)
-        confidences = [row[:len(text)] for row, text in zip(best_probs.tolist(), texts)]
+        confidences = [row[: len(text)] for row, text in zip(best_probs.tolist(), texts)]
         return texts, confidences

@@ -1,4 +1,5 @@
 """Connecting to Ray: an existing cluster (RAY_ADDRESS, `ray job submit`) or a local instance started here."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,13 @@ def connect() -> None:
     """
     where = connect_to_ray()
     resources = ray.cluster_resources()
-    logger.info("Ray %s: %d node(s), %g CPU, %g GPU", where, len(alive_nodes()), resources.get("CPU", 0),
-                resources.get("GPU", 0))
+    logger.info(
+        "Ray %s: %d node(s), %g CPU, %g GPU",
+        where,
+        len(alive_nodes()),
+        resources.get("CPU", 0),
+        resources.get("GPU", 0),
+    )
 
 
 def alive_nodes() -> list[dict]:
@@ -36,6 +42,8 @@ def check_resources(cfg: LpasrnConfig) -> None:
     if cfg.run.use_gpu and resources.get("GPU", 0) == 0 and len(nodes) == 1:
         raise UserError("run.use_gpu: this Ray instance has no GPU; drop --gpu (and run.use_gpu) to train on the CPU")
     if len(nodes) > 1 and not (cfg.run.shared_storage or storage.is_uri(cfg.run.storage_path)):
-        raise UserError(f"run.storage_path={cfg.run.storage_path}: this cluster has {len(nodes)} nodes, so every "
-                        "worker must reach the same storage: use an object store (s3://bucket/runs, gs://...) or an "
-                        "NFS mount shared by all nodes with run.shared_storage=true")
+        raise UserError(
+            f"run.storage_path={cfg.run.storage_path}: this cluster has {len(nodes)} nodes, so every "
+            "worker must reach the same storage: use an object store (s3://bucket/runs, gs://...) or an "
+            "NFS mount shared by all nodes with run.shared_storage=true"
+        )

@@ -8,6 +8,7 @@ number of rows); a worker iterates its shard once per epoch (`ShardBatches`) and
 over `PlateSRDataset` gives, with each sample's stable `index`. Only the train split streams; validation is read
 into memory on each worker (plates are small), so its figures are those of a local run.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,10 +41,15 @@ def packed_train_dataset(cfg: LpasrnConfig) -> tuple[ray.data.Dataset, int]:
     manifest = packed.read_manifest(cfg.data.root)
     uris = manifest.shard_uris("train")
     paths, filesystem = _paths_and_filesystem(uris)
-    dataset = ray.data.read_parquet(paths, filesystem=filesystem, columns=_READ_COLUMNS,
-                                    shuffle=ray.data.FileShuffleConfig(seed=cfg.run.seed))
-    decoded = dataset.map_batches(packed.decode_rows, batch_size=DECODE_BATCH_ROWS, batch_format="numpy",
-                                  fn_kwargs={"lr_size": tuple(cfg.data.lr_size), "scale": cfg.data.scale})
+    dataset = ray.data.read_parquet(
+        paths, filesystem=filesystem, columns=_READ_COLUMNS, shuffle=ray.data.FileShuffleConfig(seed=cfg.run.seed)
+    )
+    decoded = dataset.map_batches(
+        packed.decode_rows,
+        batch_size=DECODE_BATCH_ROWS,
+        batch_format="numpy",
+        fn_kwargs={"lr_size": tuple(cfg.data.lr_size), "scale": cfg.data.scale},
+    )
     return decoded, manifest.num_samples("train")
 
 
@@ -67,11 +73,20 @@ class ShardBatches:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         buffer = max(self.batch_size, min(self.rows, 8 * self.batch_size))
-        batches = self.shard.iter_batches(batch_size=self.batch_size, batch_format="numpy", drop_last=self.drop_last,
-                                          local_shuffle_buffer_size=buffer,
-                                          local_shuffle_seed=self.seed * 100_003 + self.epoch)
+        batches = self.shard.iter_batches(
+            batch_size=self.batch_size,
+            batch_format="numpy",
+            drop_last=self.drop_last,
+            local_shuffle_buffer_size=buffer,
+            local_shuffle_seed=self.seed * 100_003 + self.epoch,
+        )
         for batch in batches:
-            yield {"lr": array_to_tensor(batch["lr"]), "hr": array_to_tensor(batch["hr"]),
-                   "text": [str(text) for text in batch["text"]], "layout": [str(x) for x in batch["layout"]],
-                   "track_id": [str(x) for x in batch["track_id"]], "frame": torch.from_numpy(batch["frame"]),
-                   "index": torch.from_numpy(batch["index"])}
+            yield {
+                "lr": array_to_tensor(batch["lr"]),
+                "hr": array_to_tensor(batch["hr"]),
+                "text": [str(text) for text in batch["text"]],
+                "layout": [str(x) for x in batch["layout"]],
+                "track_id": [str(x) for x in batch["track_id"]],
+                "frame": torch.from_numpy(batch["frame"]),
+                "index": torch.from_numpy(batch["index"]),
+            }

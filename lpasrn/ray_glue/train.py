@@ -6,6 +6,7 @@ stage's folder and seed (the previous stage's best, a known path). Checkpoints l
 folders: a restarted worker group skips the finished stages and resumes the interrupted one from its `last/`
 checkpoint, exactly as `--local` does, so reports carry metrics only and Ray copies no checkpoint per epoch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,13 +80,22 @@ class RayTrainLauncher:
             streamed_samples = {str(planned.index): samples for planned in streaming}
         return TorchTrainer(
             train_loop_per_worker,
-            train_loop_config={"config": cfg.model_dump(mode="json"), "streamed_samples": streamed_samples,
-                               "plan": [dataclasses.asdict(planned) for planned in plan]},
+            train_loop_config={
+                "config": cfg.model_dump(mode="json"),
+                "streamed_samples": streamed_samples,
+                "plan": [dataclasses.asdict(planned) for planned in plan],
+            },
             datasets=datasets or None,
-            scaling_config=ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
-                                         resources_per_worker={"CPU": cfg.run.cpus_per_worker}),
-            run_config=RunConfig(name=ray_run_name(cfg.run.name, plan), storage_path=cfg.run.storage_uri(),
-                                 failure_config=FailureConfig(max_failures=cfg.run.max_failures)),
+            scaling_config=ScalingConfig(
+                num_workers=cfg.run.num_workers,
+                use_gpu=cfg.run.use_gpu,
+                resources_per_worker={"CPU": cfg.run.cpus_per_worker},
+            ),
+            run_config=RunConfig(
+                name=ray_run_name(cfg.run.name, plan),
+                storage_path=cfg.run.storage_uri(),
+                failure_config=FailureConfig(max_failures=cfg.run.max_failures),
+            ),
         )
 
     def run_stages(self, cfg: LpasrnConfig, plan: list[PlannedStage]) -> None:

@@ -3,6 +3,7 @@
 It also carries which stages trained each part (`trained`), so loading a bundle whose generator never trained
 (`lpasrn train --stage 0` alone) warns instead of scoring noise as if it were super-resolution.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,14 @@ BUNDLE_NAME = "lp_asrn_bundle.pt"
 def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> str:
     """Write the bundle to a local path or a URI (s3://...), atomically either way."""
     source = {"stage": state.get("stage"), "epoch": state.get("epoch")}
-    bundle = {"format": BUNDLE_FORMAT, "generator": state["generator"], "ocr": state["ocr"],
-              "config": cfg.model_dump(mode="json"), "source": source, TRAINED_KEY: state.get(TRAINED_KEY)}
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "generator": state["generator"],
+        "ocr": state["ocr"],
+        "config": cfg.model_dump(mode="json"),
+        "source": source,
+        TRAINED_KEY: state.get(TRAINED_KEY),
+    }
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
     return storage.write_bytes(out, buffer.getvalue())
@@ -37,9 +44,12 @@ def export_bundle(state: dict[str, Any], cfg: LpasrnConfig, out: str | Path) -> 
 def warn_if_untrained(path: str | Path, record: dict[str, Any] | None) -> None:
     """Warn when the record says no stage trained the generator: its SR images are noise, not a result."""
     if record is not None and record["history_complete"] and not record["generator"]:
-        logger.warning("%s: the generator was never trained (%s): its SR images and scores mean nothing; "
-                       "train stages 1-4 (lpasrn train without --stage) and use that bundle", path,
-                       describe_trained(record))
+        logger.warning(
+            "%s: the generator was never trained (%s): its SR images and scores mean nothing; "
+            "train stages 1-4 (lpasrn train without --stage) and use that bundle",
+            path,
+            describe_trained(record),
+        )
 
 
 def load_bundle(path: str | Path, device: str | torch.device = "cpu", warn_untrained: bool = True):

@@ -4,6 +4,7 @@ Everything needed to resume a stage exactly lives in one dict: generator, OCR, o
 scaler, epoch, confusion matrix, miner state and RNG states. Only tensors and plain Python values go in, so
 `torch.load(weights_only=True)` reads it back and nothing on disk is unpickled as code.
 """
+
 from __future__ import annotations
 
 import io
@@ -54,8 +55,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "python_gauss": random.getstate()[2],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -7,6 +7,7 @@ validates, updates the confusion weights and the hard-example miner, writes Tens
 `last/` (and `best/` when the primary metric improves) before reporting once on every rank. When the stage
 folder is an object-store URI, rank 0 writes into a scratch folder and uploads what changed after each epoch.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,10 @@ import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -71,8 +73,12 @@ def streams_train_split(cfg: LpasrnConfig, stage: StageSpec) -> bool:
     """Whether a runner that can stream (Ray Train with Ray Data) should stream this stage's train split: a packed
     dataset, unless the stage trains on synthetic plates instead or mines hard examples (the curriculum draws
     samples by index, with replacement, so that stage reads the split into memory on each worker)."""
-    return (packed.is_packed(cfg.data.root) and not stage.hard_mining and cfg.data.synthetic_train_samples == 0
-            and stacked_frames(cfg, stage) == 1)  # a frame's neighbours are other rows: read into memory instead
+    return (
+        packed.is_packed(cfg.data.root)
+        and not stage.hard_mining
+        and cfg.data.synthetic_train_samples == 0
+        and stacked_frames(cfg, stage) == 1
+    )  # a frame's neighbours are other rows: read into memory instead
 
 
 def stacked_frames(cfg: LpasrnConfig, stage: StageSpec) -> int:
@@ -80,21 +86,35 @@ def stacked_frames(cfg: LpasrnConfig, stage: StageSpec) -> int:
     return 1 if stage.trains_ocr_only else cfg.model.generator_frames
 
 
-def _train_samples(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, tracks: list[PlateTrack],
-                   streamed: bool):
+def _train_samples(
+    cfg: LpasrnConfig, stage: StageSpec, session: TrainSession, tracks: list[PlateTrack], streamed: bool
+):
     """The stage's training samples and how each rank draws them: fresh synthetic plates every epoch, the
     hard-example curriculum, or a shuffled share of the dataset's train split."""
     data = cfg.data
     if streamed:
-        stream = SyntheticPlateDataset(data.synthetic_train_samples, data.lr_size, data.scale, data.synthetic_seed,
-                                       style=data.synthetic_style, generator_frames=stacked_frames(cfg, stage))
+        stream = SyntheticPlateDataset(
+            data.synthetic_train_samples,
+            data.lr_size,
+            data.scale,
+            data.synthetic_seed,
+            style=data.synthetic_style,
+            generator_frames=stacked_frames(cfg, stage),
+        )
         return stream, FreshPlateSampler(len(stream), session.world_size, session.world_rank)
     train_set = _plate_pairs(tracks, data, stacked_frames(cfg, stage))
     if stage.hard_mining:
-        return train_set, CurriculumSampler(len(train_set), stage.cfg.epochs, session.world_size, session.world_rank,
-                                            seed=cfg.run.seed)
-    return train_set, DistributedSampler(train_set, num_replicas=session.world_size, rank=session.world_rank,
-                                         shuffle=True, seed=cfg.run.seed, drop_last=False)
+        return train_set, CurriculumSampler(
+            len(train_set), stage.cfg.epochs, session.world_size, session.world_rank, seed=cfg.run.seed
+        )
+    return train_set, DistributedSampler(
+        train_set,
+        num_replicas=session.world_size,
+        rank=session.world_rank,
+        shuffle=True,
+        seed=cfg.run.seed,
+        drop_last=False,
+    )
 
 
 def _plate_pairs(tracks: list[PlateTrack], data: DataConfig, frames: int) -> PlateSRDataset | DecodedPlates:
@@ -105,7 +125,7 @@ def _plate_pairs(tracks: list[PlateTrack], data: DataConfig, frames: int) -> Pla
 
 def _val_shard(tracks: list[PlateTrack], session: TrainSession) -> list[PlateTrack]:
     """Validation is sharded by track, so each rank can vote over a track's frames on its own."""
-    return tracks[session.world_rank::session.world_size]
+    return tracks[session.world_rank :: session.world_size]
 
 
 def _packed_splits(cfg: LpasrnConfig, train_streamed: bool) -> tuple[dict[str, list[PlateTrack]], int]:
@@ -134,14 +154,17 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
     val_tracks = splits["val"] or splits["test"]
     if not val_tracks:
         raise UserError(f"{data.split_file or data.root}: no val (or test) tracks to choose the best checkpoint")
-    loader_args = dict(batch_size=data.batch_size, num_workers=data.loader_workers,
-                       pin_memory=session.device.type == "cuda", persistent_workers=data.loader_workers > 0)
+    loader_args = dict(
+        batch_size=data.batch_size,
+        num_workers=data.loader_workers,
+        pin_memory=session.device.type == "cuda",
+        persistent_workers=data.loader_workers > 0,
+    )
     if stream is not None:
         train_set, sampler, train_loader = None, stream, stream
     else:
         train_set, sampler = _train_samples(cfg, stage, session, splits["train"], synthetic)
-        train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size,
-                                  **loader_args)
+        train_loader = DataLoader(train_set, sampler=sampler, drop_last=len(train_set) > data.batch_size, **loader_args)
     val_set = _plate_pairs(_val_shard(val_tracks, session), data, stacked_frames(cfg, stage))
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
     return StageData(train_set, train_loader, sampler, val_loader)
@@ -177,8 +200,14 @@ def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 class StageTrainer:
     """Owns everything one stage trains and tracks; `run()` is the epoch loop."""
 
-    def __init__(self, cfg: LpasrnConfig, stage: StageSpec, stage_dir: str | Path, session: TrainSession,
-                 seed_checkpoint: str | None = None):
+    def __init__(
+        self,
+        cfg: LpasrnConfig,
+        stage: StageSpec,
+        stage_dir: str | Path,
+        session: TrainSession,
+        seed_checkpoint: str | None = None,
+    ):
         self.started_at = time.time()  # in metrics.json: a runner's start-up is the time before it (bench/)
         self.cfg, self.stage, self.session = cfg, stage, session
         self.is_main = session.world_rank == 0
@@ -203,13 +232,17 @@ class StageTrainer:
         total_steps = max(1, stage.cfg.epochs * len(self.data.train_loader))
         self.scheduler = warmup_cosine(self.optimizer, total_steps, cfg.train.warmup_fraction)
         loss = cfg.loss
-        self.confusion = CharacterConfusionTracker(loss.confusion_alpha, loss.confusion_threshold,
-                                                   loss.confusion_max_weight)
+        self.confusion = CharacterConfusionTracker(
+            loss.confusion_alpha, loss.confusion_threshold, loss.confusion_max_weight
+        )
         if seed_state is not None and seed_state.get("confusion"):
             self.confusion.load_state_dict(seed_state["confusion"])  # stage 2's weights carry into 3 and 4
         hard = stage.cfg.hard_mining
-        self.miner = HardExampleMiner(len(self.data.train_set), hard.difficulty_alpha, hard.reweight_interval) \
-            if hard is not None else None
+        self.miner = (
+            HardExampleMiner(len(self.data.train_set), hard.difficulty_alpha, hard.reweight_interval)
+            if hard is not None
+            else None
+        )
         self.start_epoch, self.best, self.history, self.attempt = 0, None, [], 0
         resume = session.resume_state()
         if resume is not None:
@@ -226,16 +259,25 @@ class StageTrainer:
             try:
                 module.load_state_dict(weights)
             except RuntimeError as err:
-                raise UserError(f"{source}: {name} weights do not fit the configured model "
-                                f"({str(err).splitlines()[0]})") from None
+                raise UserError(
+                    f"{source}: {name} weights do not fit the configured model ({str(err).splitlines()[0]})"
+                ) from None
 
     def state(self, epoch: int) -> dict[str, Any]:
         return {
-            "stage": self.stage.index, "stage_name": self.stage.name, "epoch": epoch, "attempt": self.attempt,
-            "generator": self.system.generator.state_dict(), "ocr": self.system.ocr.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "confusion": self.confusion.state_dict(), "miner": self.miner.state_dict() if self.miner else {},
-            "rng": rng_state(), "best_metric": self.best, "history": self.history,
+            "stage": self.stage.index,
+            "stage_name": self.stage.name,
+            "epoch": epoch,
+            "attempt": self.attempt,
+            "generator": self.system.generator.state_dict(),
+            "ocr": self.system.ocr.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "confusion": self.confusion.state_dict(),
+            "miner": self.miner.state_dict() if self.miner else {},
+            "rng": rng_state(),
+            "best_metric": self.best,
+            "history": self.history,
             "config": self.cfg.model_dump(mode="json"),
             TRAINED_KEY: trained_record(self.seed_trained, self.seeded, self.stage, trained=epoch >= 0),
         }
@@ -290,8 +332,13 @@ class StageTrainer:
         step = epoch + 1
         if self.stage.cfg.update_confusion:
             self.confusion.rebuild_weights()
-        metrics = {"epoch": step, "attempt": self.attempt, **train_metrics, **val_metrics,
-                   "lr": self.optimizer.param_groups[0]["lr"]}
+        metrics = {
+            "epoch": step,
+            "attempt": self.attempt,
+            **train_metrics,
+            **val_metrics,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
         if self.miner is not None and epoch >= 0:
             self.miner.end_epoch()
             if self.miner.maybe_reweight(step):
@@ -319,22 +366,34 @@ class StageTrainer:
     def _write_metrics(self, finished: bool) -> None:
         key, mode = self.stage.primary_metric
         best_row = next((row for row in self.history if row[key] == self.best), None)
-        summary = {"stage": self.stage.index, "name": self.stage.name, "primary_metric": key, "mode": mode,
-                   "world_size": self.session.world_size, "best": best_row, "finished": finished,
-                   "started_at": self.started_at, "history": self.history}
+        summary = {
+            "stage": self.stage.index,
+            "name": self.stage.name,
+            "primary_metric": key,
+            "mode": mode,
+            "world_size": self.session.world_size,
+            "best": best_row,
+            "finished": finished,
+            "started_at": self.started_at,
+            "history": self.history,
+        }
         atomic_write_text(self.stage_dir / METRICS_FILE, json.dumps(summary, indent=2))
 
     def _log_epoch(self, step: int, metrics: dict[str, float]) -> None:
-        scalars = {k: v for k, v in metrics.items() if k not in ("epoch", "attempt", FINISHED_AT_KEY)
-                   and not k.startswith("hard_mining_")}
+        scalars = {
+            k: v
+            for k, v in metrics.items()
+            if k not in ("epoch", "attempt", FINISHED_AT_KEY) and not k.startswith("hard_mining_")
+        }
         self.events.scalars(scalars, step)
         if self.miner is not None:
-            stats = {k[len("hard_mining_"):]: v for k, v in metrics.items() if k.startswith("hard_mining_")}
+            stats = {k[len("hard_mining_") :]: v for k, v in metrics.items() if k.startswith("hard_mining_")}
             self.events.scalar_group("hard_mining_stats", stats, step)
         if self.stage.cfg.update_confusion:
             self.events.image("confusion_matrix", confusion_image(self.confusion.matrix, CHARSET), step)
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
-                          if k.startswith(("train_", "val_")) and k != "train_seconds")
+        shown = ", ".join(
+            f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(("train_", "val_")) and k != "train_seconds"
+        )
         logger.info("%s epoch %d/%d: %s", self.stage.dir_name, step, self.stage.cfg.epochs, shown)
 
     # -- one epoch -----------------------------------------------------------------------------------------
@@ -401,8 +460,16 @@ class StageTrainer:
                 images.update(sr, hr)
                 loss = torch.nn.functional.l1_loss(sr, hr) if stage.uses_l1 else sr.new_zeros(())
                 if stage.uses_lcofl:
-                    terms = lcofl_loss(char_logits, targets, layouts, sr, hr, self.confusion.weights.to(self.device),
-                                       self.cfg.loss.lambda_layout, self.cfg.loss.lambda_ssim)
+                    terms = lcofl_loss(
+                        char_logits,
+                        targets,
+                        layouts,
+                        sr,
+                        hr,
+                        self.confusion.weights.to(self.device),
+                        self.cfg.loss.lambda_layout,
+                        self.cfg.loss.lambda_ssim,
+                    )
                     loss = loss + self.cfg.loss.lambda_lcofl * terms.total
             if stage.cfg.update_confusion:
                 self.confusion.update(char_logits.argmax(-1), targets)
@@ -414,18 +481,33 @@ class StageTrainer:
             count += lr.shape[0]
         return self._reduce_validation(recognition, images, loss_sum, count, strip)
 
-    def _reduce_validation(self, recognition: RecognitionMeter, images: ImageMeter, loss_sum: float, count: int,
-                           strip: PlateStrip) -> dict[str, float]:
+    def _reduce_validation(
+        self, recognition: RecognitionMeter, images: ImageMeter, loss_sum: float, count: int, strip: PlateStrip
+    ) -> dict[str, float]:
         tracks_right = sum(v.most_common(1)[0][0] == recognition.truth[t] for t, v in recognition.votes.items())
-        totals = _all_reduce_sum([loss_sum, float(count), *map(float, recognition.state()), float(tracks_right),
-                                  float(len(recognition.votes)), images.psnr_sum, images.ssim_sum,
-                                  float(images.count)], self.device)
+        totals = _all_reduce_sum(
+            [
+                loss_sum,
+                float(count),
+                *map(float, recognition.state()),
+                float(tracks_right),
+                float(len(recognition.votes)),
+                images.psnr_sum,
+                images.ssim_sum,
+                float(images.count),
+            ],
+            self.device,
+        )
         loss_sum, count = totals[0], max(1.0, totals[1])
         recognition.merge_counts(totals[2:6])
         if self.stage.cfg.update_confusion:
             self.confusion.all_reduce()
-        metrics = {"val_loss": loss_sum / count, "val_word_acc": recognition.word_acc,
-                   "val_char_acc": recognition.char_acc, "val_track_acc": totals[6] / max(1.0, totals[7])}
+        metrics = {
+            "val_loss": loss_sum / count,
+            "val_word_acc": recognition.word_acc,
+            "val_char_acc": recognition.char_acc,
+            "val_track_acc": totals[6] / max(1.0, totals[7]),
+        }
         if totals[10] > 0:
             metrics.update(val_psnr=totals[8] / totals[10], val_ssim=totals[9] / totals[10])
         step = len(self.history) + 1
@@ -450,8 +532,9 @@ def _sequence_ce(ocr: nn.Module, logits: torch.Tensor, texts: list[str]) -> torc
     """Cross-entropy of OCR logits against the texts followed by EOS (the stage-0 validation loss)."""
     expected = ocr.tokenizer.encode(texts, logits.device)[:, 1:]
     steps = min(expected.shape[1], logits.shape[1])
-    return torch.nn.functional.cross_entropy(logits[:, :steps].flatten(0, 1), expected[:, :steps].flatten(),
-                                             ignore_index=ocr.tokenizer.pad_id)
+    return torch.nn.functional.cross_entropy(
+        logits[:, :steps].flatten(0, 1), expected[:, :steps].flatten(), ignore_index=ocr.tokenizer.pad_id
+    )
 
 
 def _maybe_inject_failure(epoch: int, is_main: bool) -> None:
@@ -463,15 +546,21 @@ def _maybe_inject_failure(epoch: int, is_main: bool) -> None:
     raise RuntimeError(f"injected failure at epoch {epoch + 1} ({FAIL_AT_EPOCH_ENV})")
 
 
-def train_stage(cfg: LpasrnConfig, stage_index: int, stage_dir: str | Path, session: TrainSession,
-                seed_checkpoint: str | None = None) -> dict[str, float]:
+def train_stage(
+    cfg: LpasrnConfig,
+    stage_index: int,
+    stage_dir: str | Path,
+    session: TrainSession,
+    seed_checkpoint: str | None = None,
+) -> dict[str, float]:
     """Train one stage; the function Ray Train workers and the local loop both call."""
     stage = stage_table(cfg)[stage_index]
     return StageTrainer(cfg, stage, stage_dir, session, seed_checkpoint).run()
 
 
-def train_stages(cfg: LpasrnConfig, plan: Sequence[PlannedStage],
-                 session_for: Callable[[PlannedStage], TrainSession]) -> None:
+def train_stages(
+    cfg: LpasrnConfig, plan: Sequence[PlannedStage], session_for: Callable[[PlannedStage], TrainSession]
+) -> None:
     """Train the planned stages in order in this process (one Ray Train worker group serves a whole pipeline).
     A stage already finished is skipped, so a restarted worker group carries on where the pipeline stopped."""
     for planned in plan:

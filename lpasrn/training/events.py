@@ -1,5 +1,6 @@
 """TensorBoard events (tensorboardX) with the seed's tags: `stage<k>_<name>/<metric>`, and the images they show:
 the labelled LR|SR|HR strip of distinct validation plates and the character confusion matrix with its scale."""
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
@@ -92,8 +93,14 @@ def first_frame_per_track(track_ids: Sequence[Hashable], limit: int, seen: set |
     return picked
 
 
-def strip_image(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, texts: Sequence[str] | None = None,
-                reads: Sequence[str] | None = None, scale: int = 3) -> torch.Tensor:
+def strip_image(
+    lr: torch.Tensor,
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    texts: Sequence[str] | None = None,
+    reads: Sequence[str] | None = None,
+    scale: int = 3,
+) -> torch.Tensor:
     """LR | SR | HR of every plate given, one row each, as a CHW float image in [0, 1] for TensorBoard.
 
     LR is brought to the HR size the bicubic way (the baseline SR must beat), then every cell is magnified
@@ -103,8 +110,9 @@ def strip_image(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, texts: Seq
     from PIL import Image, ImageDraw
 
     height, width = hr.shape[-2] * scale, hr.shape[-1] * scale
-    lr_up = torch.nn.functional.interpolate(lr.detach().float().cpu(), size=hr.shape[-2:], mode="bicubic",
-                                            align_corners=False)
+    lr_up = torch.nn.functional.interpolate(
+        lr.detach().float().cpu(), size=hr.shape[-2:], mode="bicubic", align_corners=False
+    )
     header_font, caption_font = _font(16), _font(13)
     header, caption = 26, 20 if texts is not None or reads is not None else 0
     row_height = caption + height + _GAP
@@ -141,18 +149,38 @@ class PlateStrip:
     def full(self) -> bool:
         return len(self._picked) >= self.rows
 
-    def add(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, track_ids: Sequence[Hashable],
-            texts: Sequence[str], reads: Sequence[str] | None = None) -> None:
+    def add(
+        self,
+        lr: torch.Tensor,
+        sr: torch.Tensor,
+        hr: torch.Tensor,
+        track_ids: Sequence[Hashable],
+        texts: Sequence[str],
+        reads: Sequence[str] | None = None,
+    ) -> None:
         for i in first_frame_per_track(track_ids, self.rows - len(self._picked), self._seen):
-            self._picked.append((lr[i].detach().float().cpu(), sr[i].detach().float().cpu(),
-                                 hr[i].detach().float().cpu(), texts[i], reads[i] if reads is not None else None))
+            self._picked.append(
+                (
+                    lr[i].detach().float().cpu(),
+                    sr[i].detach().float().cpu(),
+                    hr[i].detach().float().cpu(),
+                    texts[i],
+                    reads[i] if reads is not None else None,
+                )
+            )
 
     def image(self, scale: int = 3) -> torch.Tensor | None:
         if not self._picked:
             return None
         lr, sr, hr, texts, reads = zip(*self._picked)
-        return strip_image(torch.stack(lr), torch.stack(sr), torch.stack(hr), list(texts),
-                           None if None in reads else list(reads), scale)
+        return strip_image(
+            torch.stack(lr),
+            torch.stack(sr),
+            torch.stack(hr),
+            list(texts),
+            None if None in reads else list(reads),
+            scale,
+        )
 
 
 def confusion_figure(matrix: torch.Tensor | np.ndarray, charset: Sequence[str]):
@@ -181,8 +209,14 @@ def confusion_figure(matrix: torch.Tensor | np.ndarray, charset: Sequence[str]):
     seen = counts.sum()
     misread = 1 - np.trace(counts) / seen if seen else 0.0
     ax.set_title(f"character confusion: {int(seen)} characters, {misread:.1%} misread")
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03, label="share of the true character's readings",
-                 ticks=[0, 0.01, 0.05, 0.1, 0.25, 0.5, 1])
+    fig.colorbar(
+        shown,
+        ax=ax,
+        fraction=0.046,
+        pad=0.03,
+        label="share of the true character's readings",
+        ticks=[0, 0.01, 0.05, 0.1, 0.25, 0.5, 1],
+    )
     fig.tight_layout()
     return fig
 

@@ -1,10 +1,11 @@
 """Recognition and image metrics: word accuracy (recognition rate), character accuracy, PSNR, SSIM,
 and the track-level majority vote over a track's frames."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 

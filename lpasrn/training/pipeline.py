@@ -5,11 +5,13 @@ the pipeline; the interrupted stage itself resumes from its last checkpoint. How
 worker group for the whole pipeline, or a local loop) is the launcher's business. The run folder is a local path
 (or an NFS mount) or an object-store URI (s3://, gs://); locations are kept as strings so a URI's `//` survives.
 """
+
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from experiments import storage
 from experiments.config import RESOLVED_CONFIG_NAME, config_to_yaml
@@ -33,8 +35,11 @@ class LocalLauncher:
     """`--local`: the same training function in this process, no cluster (one GPU, a CPU or a debugger)."""
 
     def run_stages(self, cfg: LpasrnConfig, plan: list[PlannedStage]) -> None:
-        train_stages(cfg, plan, lambda planned: LocalSession(planned.stage_dir, use_gpu=cfg.run.use_gpu,
-                                                             show_progress=sys.stderr.isatty()))
+        train_stages(
+            cfg,
+            plan,
+            lambda planned: LocalSession(planned.stage_dir, use_gpu=cfg.run.use_gpu, show_progress=sys.stderr.isatty()),
+        )
 
 
 def run_dir_of(cfg: LpasrnConfig) -> str:
@@ -55,8 +60,10 @@ def _initial_seed(cfg: LpasrnConfig, run_dir: str, first: int, init_checkpoint: 
     previous = stage_table(cfg)[first - 1]
     path = best_checkpoint(run_dir, previous)
     if not storage.exists(path):
-        raise UserError(f"stage {first} starts from stage {first - 1}'s best checkpoint, but {path} does not exist: "
-                        f"run stage {first - 1} first (same --name) or pass --init-checkpoint")
+        raise UserError(
+            f"stage {first} starts from stage {first - 1}'s best checkpoint, but {path} does not exist: "
+            f"run stage {first - 1} first (same --name) or pass --init-checkpoint"
+        )
     return path
 
 
@@ -68,8 +75,9 @@ def _save_config(cfg: LpasrnConfig, run_dir: str) -> None:
     storage.write_bytes(path, text.encode())
 
 
-def plan_pipeline(cfg: LpasrnConfig, stages: Sequence[int] | None = None,
-                  init_checkpoint: str | None = None) -> list[PlannedStage]:
+def plan_pipeline(
+    cfg: LpasrnConfig, stages: Sequence[int] | None = None, init_checkpoint: str | None = None
+) -> list[PlannedStage]:
     """`stages` (default all five) with their folders and seeds: each seeded by the previous stage's best."""
     run_dir = run_dir_of(cfg)
     indices = list(stages) if stages is not None else list(range(len(cfg.stages)))
@@ -82,8 +90,9 @@ def plan_pipeline(cfg: LpasrnConfig, stages: Sequence[int] | None = None,
     return plan
 
 
-def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[int] | None = None,
-                 init_checkpoint: str | None = None) -> str:
+def run_pipeline(
+    cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[int] | None = None, init_checkpoint: str | None = None
+) -> str:
     """Run `stages` (default all five) in order in one launch and write the inference bundle of the last one."""
     run_dir = run_dir_of(cfg)
     _save_config(cfg, run_dir)
@@ -92,12 +101,19 @@ def run_pipeline(cfg: LpasrnConfig, launcher: StageLauncher, stages: Sequence[in
     for planned in plan:
         stage = table[planned.index]
         if stage_finished(planned.stage_dir):
-            logger.info("%s: finished earlier, skipped (delete %s to train it again)", stage.dir_name,
-                        planned.stage_dir)
+            logger.info(
+                "%s: finished earlier, skipped (delete %s to train it again)", stage.dir_name, planned.stage_dir
+            )
         else:
-            logger.info("%s: %d epochs, lr %g, losses %s, OCR %s%s", stage.dir_name, stage.cfg.epochs, stage.cfg.lr,
-                        "+".join(stage.cfg.loss_components), "frozen" if stage.cfg.freeze_ocr else "trained",
-                        f", seeded by {planned.seed_checkpoint}" if planned.seed_checkpoint else "")
+            logger.info(
+                "%s: %d epochs, lr %g, losses %s, OCR %s%s",
+                stage.dir_name,
+                stage.cfg.epochs,
+                stage.cfg.lr,
+                "+".join(stage.cfg.loss_components),
+                "frozen" if stage.cfg.freeze_ocr else "trained",
+                f", seeded by {planned.seed_checkpoint}" if planned.seed_checkpoint else "",
+            )
             pending.append(planned)
     if pending:
         launcher.run_stages(cfg, pending)

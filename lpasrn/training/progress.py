@@ -1,6 +1,7 @@
 """Progress where no bar can be drawn: output to a file or a pipe, and Ray Train workers (Ray forwards their log
 lines to the driver, but not a terminal bar). An epoch on a CPU takes minutes; a silent log for that long looks
 like a hang, so a line every few seconds says how far the epoch is and how fast it goes."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,9 @@ class ProgressLines:
     Offers tqdm's `set_postfix`, so the training loop treats a bar and these lines alike.
     """
 
-    def __init__(self, batches: Iterable[Any], description: str, every_s: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, batches: Iterable[Any], description: str, every_s: float, clock: Callable[[], float] = time.monotonic
+    ):
         self.batches, self.description, self.every_s, self.clock = batches, description, every_s, clock
         self.postfix: dict[str, Any] = {}
 

@@ -6,6 +6,7 @@ every rank. `LocalSession` is the plain-loop implementation; the Ray one lives i
 Both resume from the stage folder's `last/` checkpoint: the one checkpoint tree per stage, which also seeds the
 next stage, so no runner keeps (or copies every epoch) a second one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

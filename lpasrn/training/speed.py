@@ -5,6 +5,7 @@ Compilation covers the tensor-only parts (the generator's RSTBs, the OCR's encod
 strings (texts, layouts) that would make torch.compile recompile for every batch. `nn.Module.compile` compiles in
 place, so parameter names, checkpoints and DDP stay as they are.
 """
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext

@@ -1,4 +1,5 @@
 """The five progressive stages: what each trains, which losses it uses and how its best checkpoint is chosen."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,13 @@ from lpasrn.config import LpasrnConfig, StageConfig
 
 # Stages 0 and 1 have no recognition target on SR images yet, so they keep the lowest validation loss;
 # stage 2 keeps the best recognition rate, stages 3 and 4 the best word accuracy (the same number).
-_PRIMARY_METRIC = {0: ("val_loss", "min"), 1: ("val_loss", "min"), 2: ("val_word_acc", "max"),
-                   3: ("val_word_acc", "max"), 4: ("val_word_acc", "max")}
+_PRIMARY_METRIC = {
+    0: ("val_loss", "min"),
+    1: ("val_loss", "min"),
+    2: ("val_word_acc", "max"),
+    3: ("val_word_acc", "max"),
+    4: ("val_word_acc", "max"),
+}
 
 
 @dataclass(frozen=True)
@@ -67,15 +73,17 @@ class StageSpec:
 TRAINED_KEY = "trained"  # checkpoint and bundle key of the record below
 
 
-def trained_record(seed_record: dict[str, Any] | None, seeded: bool, stage: StageSpec,
-                   trained: bool) -> dict[str, Any]:
+def trained_record(seed_record: dict[str, Any] | None, seeded: bool, stage: StageSpec, trained: bool) -> dict[str, Any]:
     """Which stages trained a checkpoint's generator and OCR: the seed's record plus this stage once it has
     trained an epoch. The record travels from seed to seed into the bundle, so `evaluate` can tell that a bundle
     of `--stage 0` alone holds an untrained generator. `history_complete` is False when a seed did not say
     (a checkpoint from before the record, or an --init-checkpoint from elsewhere)."""
     if seed_record is not None:
-        record = {"generator": list(seed_record["generator"]), "ocr": list(seed_record["ocr"]),
-                  "history_complete": bool(seed_record["history_complete"])}
+        record = {
+            "generator": list(seed_record["generator"]),
+            "ocr": list(seed_record["ocr"]),
+            "history_complete": bool(seed_record["history_complete"]),
+        }
     else:
         record = {"generator": [], "ocr": [], "history_complete": not seeded}
     if trained:

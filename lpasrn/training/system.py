@@ -1,7 +1,8 @@
 """The generator and the OCR under one module, so one DDP wrapper covers whatever a stage trains."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from lpasrn.training.stages import StageSpec
 def plate_char_logits(ocr: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """[B, T, EOS + charset] OCR logits -> [B, 7, 36] logits over the plate charset, position-aligned."""
     first = ocr.tokenizer.class_id(CHARSET[0])
-    return logits[:, :PLATE_LENGTH, first:first + len(CHARSET)]
+    return logits[:, :PLATE_LENGTH, first : first + len(CHARSET)]
 
 
 def encode_targets(texts: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -37,7 +38,7 @@ class PlateSRSystem(nn.Module):
         self.ocr.requires_grad_(self.stage.trains_ocr)
         return [p for p in self.parameters() if p.requires_grad]
 
-    def train(self, mode: bool = True) -> "PlateSRSystem":
+    def train(self, mode: bool = True) -> PlateSRSystem:
         super().train(mode)
         if mode and not self.stage.trains_ocr:
             self.ocr.eval()
@@ -45,8 +46,14 @@ class PlateSRSystem(nn.Module):
             self.generator.eval()
         return self
 
-    def forward(self, lr: torch.Tensor, hr: torch.Tensor, texts: Sequence[str], layouts: Sequence[str],
-                char_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        lr: torch.Tensor,
+        hr: torch.Tensor,
+        texts: Sequence[str],
+        layouts: Sequence[str],
+        char_weights: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         if self.stage.trains_ocr_only:
             loss = self.ocr.training_loss(lr if self.stage.cfg.ocr_input == "lr" else hr, texts)
             return {"loss": loss, "ocr": loss.detach()}
@@ -59,10 +66,22 @@ class PlateSRSystem(nn.Module):
             loss = loss + l1
         if self.stage.uses_lcofl:
             char_logits = plate_char_logits(self.ocr, self.ocr(sr, max_length=PLATE_LENGTH))
-            terms = lcofl_loss(char_logits, encode_targets(texts, sr.device), layouts, sr, hr, char_weights,
-                               self.loss_cfg.lambda_layout, self.loss_cfg.lambda_ssim)
-            out.update(lcofl=terms.total.detach(), classification=terms.classification.detach(),
-                       layout=terms.layout.detach(), char_logits=char_logits.detach())
+            terms = lcofl_loss(
+                char_logits,
+                encode_targets(texts, sr.device),
+                layouts,
+                sr,
+                hr,
+                char_weights,
+                self.loss_cfg.lambda_layout,
+                self.loss_cfg.lambda_ssim,
+            )
+            out.update(
+                lcofl=terms.total.detach(),
+                classification=terms.classification.detach(),
+                layout=terms.layout.detach(),
+                char_logits=char_logits.detach(),
+            )
             loss = loss + self.loss_cfg.lambda_lcofl * terms.total
         out["loss"] = loss
         return out

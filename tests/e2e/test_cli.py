@@ -1,4 +1,5 @@
 """The three console commands as a new user runs them: help everywhere, one-line errors with exit 2."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,11 @@ from lpasrn.cli import build_parser as lpasrn_parser
 from lpasrn.cli import run as lpasrn_run
 from tests.conftest import run_cli, tiny_overrides
 
-CLIS = {"lpasrn": (lpasrn_parser, lpasrn_run), "digits": (digits_parser, digits_run),
-        "experiments": (experiments_parser, experiments_run)}
+CLIS = {
+    "lpasrn": (lpasrn_parser, lpasrn_run),
+    "digits": (digits_parser, digits_run),
+    "experiments": (experiments_parser, experiments_run),
+}
 
 
 def _subcommands(parser):
@@ -38,13 +42,16 @@ def test_python_dash_m_entry_points(prog):
     assert result.returncode == 0 and f"usage: {prog}" in result.stdout
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["lpasrn", "config", "--set", "model.swinir_embed_dim=100"], "must be divisible by swinir_num_heads"),
-    (["lpasrn", "check-data", "/nonexistent/plates"], "/nonexistent/plates: dataset folder not found"),
-    (["digits", "config", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
-    (["experiments", "validate", "missing.yaml"], "missing.yaml: config file not found"),
-    (["lpasrn", "synth", "--out", "/proc/glyphray-plates", "--tracks", "2"], "/proc/glyphray-plates: cannot write"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["lpasrn", "config", "--set", "model.swinir_embed_dim=100"], "must be divisible by swinir_num_heads"),
+        (["lpasrn", "check-data", "/nonexistent/plates"], "/nonexistent/plates: dataset folder not found"),
+        (["digits", "config", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
+        (["experiments", "validate", "missing.yaml"], "missing.yaml: config file not found"),
+        (["lpasrn", "synth", "--out", "/proc/glyphray-plates", "--tracks", "2"], "/proc/glyphray-plates: cannot write"),
+    ],
+)
 def test_user_errors_are_one_line_with_exit_code_2(argv, expected):
     result = run_cli(*argv)
     assert result.returncode == 2
@@ -61,8 +68,7 @@ def test_config_errors_exit_2_in_process(tmp_path, capsys):
 
 
 def test_config_out_writes_the_resolved_config(tmp_path, capsys):
-    assert lpasrn_run(["config", "--config", "lp_asrn_tiny", "--set", "stages.4.epochs=9", "--out",
-                       str(tmp_path)]) == 0
+    assert lpasrn_run(["config", "--config", "lp_asrn_tiny", "--set", "stages.4.epochs=9", "--out", str(tmp_path)]) == 0
     resolved = yaml.safe_load((tmp_path / "config.resolved.yaml").read_text())
     assert resolved["stages"][4]["epochs"] == 9 and resolved["model"]["swinir_embed_dim"] == 24
 
@@ -97,7 +103,8 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_with_exit_code_2(tmp_path, c
 
 def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
     (plate_root / "Scenario-A/Brazilian/track_00001/annotations.json").write_text(
-        '{"plate_text": "ABC1234", "plate_layout": "Mercosur"}')
+        '{"plate_text": "ABC1234", "plate_layout": "Mercosur"}'
+    )
     assert lpasrn_run(["check-data", str(plate_root)]) == 2
     assert "position 5 must be a letter" in capsys.readouterr().err
     assert lpasrn_run(["check-data", str(plate_root), "--skip-bad", "--verify-images"]) == 0
@@ -107,12 +114,17 @@ def test_check_data_prints_split_sizes_and_skips_bad(plate_root, capsys):
 
 def test_check_data_root_and_config_both_use_the_dataset_own_split_file(plate_root, capsys):
     tracks = sorted(p.parent.relative_to(plate_root).as_posix() for p in plate_root.rglob("annotations.json"))
-    (plate_root / "split.txt").write_text(f"{tracks[0]} val\n{tracks[1]} test\n" +
-                                          "".join(f"{track} train\n" for track in tracks[2:]))
+    (plate_root / "split.txt").write_text(
+        f"{tracks[0]} val\n{tracks[1]} test\n" + "".join(f"{track} train\n" for track in tracks[2:])
+    )
     assert lpasrn_run(["check-data", str(plate_root)]) == 0
     by_root = capsys.readouterr().out
-    assert lpasrn_run(["check-data", "--config", "lp_asrn_tiny", "--set", f"data.root={plate_root}",
-                       "data.split_file=null"]) == 0
+    assert (
+        lpasrn_run(
+            ["check-data", "--config", "lp_asrn_tiny", "--set", f"data.root={plate_root}", "data.split_file=null"]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == by_root
     assert by_root.splitlines()[0] == f"split by {plate_root / 'split.txt'}"
     counts = {line.split()[0]: int(line.split()[1]) for line in by_root.splitlines()[1:4]}

@@ -1,4 +1,5 @@
 """`digits train` / `digits list-models` as a user runs them: files written, bad input -> exit 2 and one line."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,16 @@ from tests.conftest import REPO_ROOT
 
 def run_digits(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m digits ...` in a fresh process limited to one TensorFlow thread (the machine is shared)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3", TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "digits", *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO_ROOT),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "digits", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +42,27 @@ def sources(root: Path) -> str:
 
 def test_train_writes_every_output(sklearn_root, tmp_path):
     out = tmp_path / "exported"
-    result = run_digits("train", "--threads", "1", "--train", "digit_recognizer_v4", "--set", "epochs=2",
-                        sources(sklearn_root), f"export_dir={out}")
+    result = run_digits(
+        "train",
+        "--threads",
+        "1",
+        "--train",
+        "digit_recognizer_v4",
+        "--set",
+        "epochs=2",
+        sources(sklearn_root),
+        f"export_dir={out}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     folder = out / "10cls_GRAY" / "digit_recognizer_v4"
-    expected = {"best_model.keras", "digit_recognizer_v4_float.tflite", "digit_recognizer_v4_quantized.tflite",
-                "training_history.png", "metrics.json", "config.resolved.yaml"}
+    expected = {
+        "best_model.keras",
+        "digit_recognizer_v4_float.tflite",
+        "digit_recognizer_v4_quantized.tflite",
+        "training_history.png",
+        "metrics.json",
+        "config.resolved.yaml",
+    }
     assert {p.name for p in folder.iterdir()} == expected  # checkpoints/ cleaned up, no temporary files
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and metrics["params"] > 10_000
@@ -58,15 +80,19 @@ def test_missing_data_folder_is_one_line_in_a_fresh_process(tmp_path):
     result = run_digits("train", "--set", f"data_sources=[{{path: '{tmp_path / 'nope'}', weight: 1}}]")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nope'}: data source folder not found (data_sources.0.path)"]
+        f"error: {tmp_path / 'nope'}: data source folder not found (data_sources.0.path)"
+    ]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
-    (["train", "--train", "resnet9000"], "unknown architecture 'resnet9000'; known: digit_recognizer_v3"),
-    (["train", "--set", "esp_dl_quantize=true", "quantize_model=false"], "esp_dl_quantize needs quantize_model"),
-    (["train", "--set", "data_sources=[]"], "data_sources is empty"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--set", "use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
+        (["train", "--train", "resnet9000"], "unknown architecture 'resnet9000'; known: digit_recognizer_v3"),
+        (["train", "--set", "esp_dl_quantize=true", "quantize_model=false"], "esp_dl_quantize needs quantize_model"),
+        (["train", "--set", "data_sources=[]"], "data_sources is empty"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert digits_run(argv) == 2
     err = capsys.readouterr().err
@@ -74,8 +100,7 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 
 def test_unknown_model_is_refused_before_training_any(sklearn_root, tmp_path, capsys):
-    argv = ["train", "--train", "digit_recognizer_v6", "nope", "--set", sources(sklearn_root),
-            f"export_dir={tmp_path}"]
+    argv = ["train", "--train", "digit_recognizer_v6", "nope", "--set", sources(sklearn_root), f"export_dir={tmp_path}"]
     assert digits_run(argv) == 2
     assert "unknown architecture 'nope'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
@@ -99,12 +124,29 @@ def test_results_table_has_a_row_per_model():
     from digits.workflow.run import RunResult
 
     def result(model: str, params: int, float_accuracy: float, int8: TFLiteEvaluation | None) -> RunResult:
-        return RunResult(model, model, 10, "GRAY", params, 1, 1, 360, float_accuracy,
-                         TFLiteEvaluation(float_accuracy, 1.0, 400_000, "float32", 360), int8,
-                         "ptq" if int8 else "none", None, None, {}, {})
+        return RunResult(
+            model,
+            model,
+            10,
+            "GRAY",
+            params,
+            1,
+            1,
+            360,
+            float_accuracy,
+            TFLiteEvaluation(float_accuracy, 1.0, 400_000, "float32", 360),
+            int8,
+            "ptq" if int8 else "none",
+            None,
+            None,
+            {},
+            {},
+        )
 
-    rows = [result("digit_recognizer_v4", 81642, 0.95, TFLiteEvaluation(0.949, 0.5, 92160, "uint8", 360)),
-            result("high_accuracy_validator", 732586, 0.97, None)]
+    rows = [
+        result("digit_recognizer_v4", 81642, 0.95, TFLiteEvaluation(0.949, 0.5, 92160, "uint8", 360)),
+        result("high_accuracy_validator", 732586, 0.97, None),
+    ]
     lines = _results_table(rows).splitlines()
     assert lines[0].split() == ["architecture", "params", "float", "acc", "INT8", "acc", "INT8", "KB"]
     assert lines[2].split() == ["digit_recognizer_v4", "81642", "0.9500", "0.9490", "90.0"]
@@ -112,8 +154,18 @@ def test_results_table_has_a_row_per_model():
 
 
 def test_no_cleanup_keeps_checkpoints_and_quantize_off_skips_int8(sklearn_root, tmp_path, capsys):
-    argv = ["train", "--train", "digit_recognizer_v6", "--epochs", "1", "--no_cleanup", "--set",
-            sources(sklearn_root), f"export_dir={tmp_path}", "quantize_model=false"]
+    argv = [
+        "train",
+        "--train",
+        "digit_recognizer_v6",
+        "--epochs",
+        "1",
+        "--no_cleanup",
+        "--set",
+        sources(sklearn_root),
+        f"export_dir={tmp_path}",
+        "quantize_model=false",
+    ]
     assert digits_run(argv) == 0
     folder = tmp_path / "10cls_GRAY" / "digit_recognizer_v6"
     assert [p.name for p in (folder / "checkpoints").iterdir()] == ["epoch_001.keras"]
@@ -133,14 +185,29 @@ def test_train_exports_to_a_bucket(sklearn_root, s3_bucket, capsys):
     from experiments import storage
 
     export_dir = f"{s3_bucket}/models"
-    argv = ["train", "--threads", "1", "--train", "digit_recognizer_v6", "--epochs", "1", "--set",
-            sources(sklearn_root), f"export_dir={export_dir}"]
+    argv = [
+        "train",
+        "--threads",
+        "1",
+        "--train",
+        "digit_recognizer_v6",
+        "--epochs",
+        "1",
+        "--set",
+        sources(sklearn_root),
+        f"export_dir={export_dir}",
+    ]
     assert digits_run(argv) == 0
     folder = storage.join(export_dir, "10cls_GRAY", "digit_recognizer_v6")
     assert f"-> {folder}" in capsys.readouterr().out
     assert set(storage.list_files(folder)) == {
-        "best_model.keras", "digit_recognizer_v6_float.tflite", "digit_recognizer_v6_quantized.tflite",
-        "training_history.png", "metrics.json", "config.resolved.yaml"}
+        "best_model.keras",
+        "digit_recognizer_v6_float.tflite",
+        "digit_recognizer_v6_quantized.tflite",
+        "training_history.png",
+        "metrics.json",
+        "config.resolved.yaml",
+    }
     metrics = json.loads(storage.read_bytes(storage.join(folder, "metrics.json")))
     int8 = storage.read_bytes(storage.join(folder, "digit_recognizer_v6_quantized.tflite"))
     assert metrics["int8_tflite_size_bytes"] == len(int8) and metrics["epochs_run"] == 1

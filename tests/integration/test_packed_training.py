@@ -1,6 +1,7 @@
 """Training from packed shards: `--local` reads them with pyarrow and gives exactly the folder's run (losses,
 validation figures, the hard-example miner's statistics); Ray Data streams the folder's samples; a stage trains on
 Ray Train from a bucket (moto) and the bundle is evaluated on the bucket's test split as on the folder's."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ TIMING = ("train_seconds", "train_samples_per_s", "finished_at")
 def _packed_overrides(location: str, storage_path, name: str, epochs) -> list[str]:
     overrides = tiny_overrides(storage_path, storage_path, name, epochs)  # root and split file replaced below
     return [item for item in overrides if not item.startswith(("data.root=", "data.split_file="))] + [
-        f"data.root={location}", "data.split_file=null"]
+        f"data.root={location}",
+        "data.split_file=null",
+    ]
 
 
 def _history(run_dir, stage: str) -> list[dict]:
@@ -83,8 +86,14 @@ def test_ray_data_streams_the_folders_training_samples(synth_plates, tmp_path):
     overrides = _packed_overrides(location, tmp_path, "stream", (1, 0, 0, 0, 0))
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
     env.update(PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run([sys.executable, "-c", STREAM_CHECK, str(synth_plates), *overrides], cwd=REPO_ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", STREAM_CHECK, str(synth_plates), *overrides],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["same"], "a streamed sample differs from the folder reader's sample of the same index"
@@ -93,7 +102,8 @@ def test_ray_data_streams_the_folders_training_samples(synth_plates, tmp_path):
 
 
 def test_a_stage_streams_from_a_bucket_on_ray_train_and_evaluates_like_the_folder(
-        synth_plates, s3_bucket, tmp_path, monkeypatch):
+    synth_plates, s3_bucket, tmp_path, monkeypatch
+):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a private local Ray, which sees the S3 settings
     location = f"{s3_bucket}/plates"
     packed = run_cli("lpasrn.cli", "pack", str(synth_plates), "--out", location, "--shard-size", "2")
@@ -101,8 +111,19 @@ def test_a_stage_streams_from_a_bucket_on_ray_train_and_evaluates_like_the_folde
     runs = f"{s3_bucket}/runs"
     overrides = _packed_overrides(location, tmp_path, "streamed", (1, 0, 0, 0, 0))
     overrides = [item for item in overrides if not item.startswith("run.storage_path=")] + [f"run.storage_path={runs}"]
-    trained = run_cli("lpasrn.cli", "train", "--config", "lp_asrn_tiny", "--stage", "0", "--num-workers", "1",
-                      "--set", *overrides, timeout=600)
+    trained = run_cli(
+        "lpasrn.cli",
+        "train",
+        "--config",
+        "lp_asrn_tiny",
+        "--stage",
+        "0",
+        "--num-workers",
+        "1",
+        "--set",
+        *overrides,
+        timeout=600,
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     run_dir = storage.join(runs, "streamed")
     summary = json.loads(storage.read_bytes(storage.join(run_dir, "stage0-pretrain", "metrics.json")))
@@ -113,8 +134,19 @@ def test_a_stage_streams_from_a_bucket_on_ray_train_and_evaluates_like_the_folde
     # Its best checkpoint validated again in one process on the folder: the same figures.
     best = storage.join(run_dir, "stage0-pretrain", "best", "state.pt")
     again = tiny_overrides(synth_plates, tmp_path, "revalidated", (0, 0, 0, 0, 0))
-    local = run_cli("lpasrn.cli", "train", "--config", "lp_asrn_tiny", "--local", "--stage", "0",
-                    "--init-checkpoint", best, "--set", *again)
+    local = run_cli(
+        "lpasrn.cli",
+        "train",
+        "--config",
+        "lp_asrn_tiny",
+        "--local",
+        "--stage",
+        "0",
+        "--init-checkpoint",
+        best,
+        "--set",
+        *again,
+    )
     assert local.returncode == 0, local.stderr[-3000:]
     local_row = _history(tmp_path / "revalidated", "stage0-pretrain")[0]
     for key in ("val_word_acc", "val_char_acc", "val_track_acc"):
@@ -125,8 +157,9 @@ def test_a_stage_streams_from_a_bucket_on_ray_train_and_evaluates_like_the_folde
     reports = {}
     for name, data in (("bucket", location), ("folder", str(synth_plates))):
         reports[name] = tmp_path / f"{name}.json"
-        evaluated = run_cli("lpasrn.cli", "evaluate", "--checkpoint", bundle, "--data", data,
-                            "--report", str(reports[name]))
+        evaluated = run_cli(
+            "lpasrn.cli", "evaluate", "--checkpoint", bundle, "--data", data, "--report", str(reports[name])
+        )
         assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     bucket, folder = (json.loads(reports[name].read_text()) for name in ("bucket", "folder"))
     assert bucket["metrics"] == folder["metrics"] and bucket["num_images"] == folder["num_images"] == 10

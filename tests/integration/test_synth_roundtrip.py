@@ -1,4 +1,5 @@
 """Synthesiser -> reader round trip: what `lpasrn synth` writes is exactly what the reader expects."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The five stages end to end in one process (`--local`): seeding, resumption, skipping, events, outputs."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,18 @@ from lpasrn.training.engine import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
 from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 from tests.conftest import tiny_overrides
 
-SEED_TAGS = ["stage0_pretrain/train_loss", "stage0_pretrain/val_char_acc", "stage1_warmup/train_l1",
-             "stage1_warmup/val_psnr", "stage2_lcofl/train_lcofl", "stage2_lcofl/val_word_acc",
-             "stage3_finetune/train_loss", "stage3_finetune/val_word_acc", "stage4_hard_mining/train_loss",
-             "stage4_hard_mining/hard_mining_stats"]
+SEED_TAGS = [
+    "stage0_pretrain/train_loss",
+    "stage0_pretrain/val_char_acc",
+    "stage1_warmup/train_l1",
+    "stage1_warmup/val_psnr",
+    "stage2_lcofl/train_lcofl",
+    "stage2_lcofl/val_word_acc",
+    "stage3_finetune/train_loss",
+    "stage3_finetune/val_word_acc",
+    "stage4_hard_mining/train_loss",
+    "stage4_hard_mining/hard_mining_stats",
+]
 
 
 @pytest.fixture(scope="module")
@@ -106,16 +115,40 @@ def test_a_bundle_of_stage_0_alone_warns_that_its_generator_never_trained(synth_
 
 
 def test_single_stage_needs_the_previous_stage(synth_plates, tmp_path, capsys):
-    argv = ["train", "--config", "lp_asrn_tiny", "--local", "--stage", "2", "--set",
-            *tiny_overrides(synth_plates, tmp_path, "lonely")]
+    argv = [
+        "train",
+        "--config",
+        "lp_asrn_tiny",
+        "--local",
+        "--stage",
+        "2",
+        "--set",
+        *tiny_overrides(synth_plates, tmp_path, "lonely"),
+    ]
     assert lpasrn_run(argv) == 2
     assert "stage 2 starts from stage 1's best checkpoint" in capsys.readouterr().err
 
 
 def test_evaluate_and_infer_on_the_bundle(finished_run, synth_plates, tmp_path, capsys):
     _, _, bundle = finished_run
-    assert lpasrn_run(["evaluate", "--checkpoint", str(bundle), "--data", str(synth_plates), "--split", "test",
-                       "--report", str(tmp_path / "report.json"), "--grid", str(tmp_path / "grid.png")]) == 0
+    assert (
+        lpasrn_run(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(bundle),
+                "--data",
+                str(synth_plates),
+                "--split",
+                "test",
+                "--report",
+                str(tmp_path / "report.json"),
+                "--grid",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "SR (generator)" in out and "bicubic LR" in out and "HR (ceiling)" in out
     report = json.loads((tmp_path / "report.json").read_text())
@@ -142,12 +175,16 @@ def test_the_slot_ocr_trains_through_every_stage_and_its_bundle_is_evaluated(syn
 def test_stages_can_train_on_plates_rendered_on_the_fly(synth_plates, tmp_path):
     """data.synthetic_train_samples: fresh plates each epoch; validation and hard mining keep the dataset."""
     overrides = tiny_overrides(synth_plates, tmp_path, "stream", epochs=(2, 1, 0, 0, 1)) + [
-        "ocr.model_type=slot_cnn", "data.synthetic_train_samples=24"]
+        "ocr.model_type=slot_cnn",
+        "data.synthetic_train_samples=24",
+    ]
     run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
     stage0 = json.loads((tmp_path / "stream/stage0-pretrain/metrics.json").read_text())
     assert stage0["finished"] and [row["epoch"] for row in stage0["history"]] == [1, 2]
-    assert "hard_mining_mean_accuracy" in json.loads(
-        (tmp_path / "stream/stage4-hard_mining/metrics.json").read_text())["history"][-1]
+    assert (
+        "hard_mining_mean_accuracy"
+        in json.loads((tmp_path / "stream/stage4-hard_mining/metrics.json").read_text())["history"][-1]
+    )
 
 
 def test_a_multi_frame_generator_trains_through_the_stages_and_is_evaluated(synth_plates, tmp_path):
@@ -155,7 +192,9 @@ def test_a_multi_frame_generator_trains_through_the_stages_and_is_evaluated(synt
     from lpasrn.evaluation import evaluate
 
     overrides = tiny_overrides(synth_plates, tmp_path, "multi", epochs=(1, 1, 1, 0, 1)) + [
-        "ocr.model_type=slot_cnn", "model.generator_frames=3"]
+        "ocr.model_type=slot_cnn",
+        "model.generator_frames=3",
+    ]
     bundle = run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
     stage2 = json.loads((tmp_path / "multi/stage2-lcofl/metrics.json").read_text())["history"][-1]
     assert stage2["train_lcofl"] > 0

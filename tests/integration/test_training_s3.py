@@ -1,5 +1,6 @@
 """A run whose storage_path is an S3 bucket (moto on localhost): local and Ray Train stages, seeding, skipping,
 the bundle and evaluation all read and write the bucket, and no scratch folder is left behind."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def test_stages_on_local_and_ray_train_share_a_bucket(synth_plates, s3_bucket, t
     from pyarrow import fs
 
     filesystem, ray_run = fs.FileSystem.from_uri(storage.join(runs, "s3run-stage1"))
-    saved = [info.path for info in filesystem.get_file_info(fs.FileSelector(ray_run, recursive=True,
-                                                                            allow_not_found=True))]
+    saved = [
+        info.path for info in filesystem.get_file_info(fs.FileSelector(ray_run, recursive=True, allow_not_found=True))
+    ]
     assert not any("/checkpoint_" in path for path in saved)  # one checkpoint tree: the stage folders, no Ray copies
 
     # The OCR is frozen in stage 1: it is stage 0's best, read back from the bucket.
@@ -57,8 +59,9 @@ def test_stages_on_local_and_ray_train_share_a_bucket(synth_plates, s3_bucket, t
     assert again.returncode == 0 and "finished earlier, skipped" in again.stderr
 
     report = tmp_path / "eval.json"
-    evaluated = run_cli("lpasrn.cli", "evaluate", "--checkpoint", bundle, "--data", str(synth_plates),
-                        "--report", str(report))
+    evaluated = run_cli(
+        "lpasrn.cli", "evaluate", "--checkpoint", bundle, "--data", str(synth_plates), "--report", str(report)
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "word_acc" in json.loads(report.read_text())["metrics"]["sr"]
     assert _scratch_folders(run_dir) == []
@@ -68,8 +71,10 @@ def _scratch_folders(run_dir: str) -> list[Path]:
     """Scratch folders of this run's stages still in the temp folder (a MirroredFolder names them by tag)."""
     import hashlib
 
-    tags = [hashlib.sha1(storage.join(run_dir, stage).encode()).hexdigest()[:10]
-            for stage in ("stage0-pretrain", "stage1-warmup")]
+    tags = [
+        hashlib.sha1(storage.join(run_dir, stage).encode()).hexdigest()[:10]
+        for stage in ("stage0-pretrain", "stage1-warmup")
+    ]
     return [path for tag in tags for path in Path(tempfile.gettempdir()).glob(f"glyphray-*-{tag}-*")]
 
 

@@ -1,4 +1,5 @@
 """The packages import without circles: `tools/import_graph.py` reads every import, lazy ones included."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,14 +24,25 @@ def test_digits_modules_import_without_circles():
 
 
 # Each sub-package of digits imports only those before it (data and architectures are independent).
-DIGITS_LAYERS = ("config", "data", "architectures", "training", "export", "workflow", "ray_glue", "tuning", "cli",
-                 "__main__")
+DIGITS_LAYERS = (
+    "config",
+    "data",
+    "architectures",
+    "training",
+    "export",
+    "workflow",
+    "ray_glue",
+    "tuning",
+    "cli",
+    "__main__",
+)
 
 
 def test_digits_subpackages_import_only_the_layers_before_them():
     rank = {f"digits.{name}": index for index, name in enumerate(DIGITS_LAYERS)}
-    upward = sorted({f"{e.source} -> {e.target}" for e in package_edges(module_edges("digits"))
-                     if rank[e.target] >= rank[e.source]})
+    upward = sorted(
+        {f"{e.source} -> {e.target}" for e in package_edges(module_edges("digits")) if rank[e.target] >= rank[e.source]}
+    )
     assert upward == []
 
 
@@ -39,9 +51,14 @@ def test_lpasrn_modules_import_without_circles():
 
 
 def test_a_circle_closed_by_a_function_level_import_is_found(tmp_path):
-    write_package(tmp_path, {"pkg/__init__.py": "",
-                             "pkg/a.py": "from pkg.b import helper\n",
-                             "pkg/b.py": "def helper():\n    from pkg import a\n    return a\n"})
+    write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "from pkg.b import helper\n",
+            "pkg/b.py": "def helper():\n    from pkg import a\n    return a\n",
+        },
+    )
     edges = module_edges("pkg", tmp_path)
     assert find_cycles(edges) == [["pkg.a", "pkg.b", "pkg.a"]]
     assert describe_cycle(["pkg.a", "pkg.b", "pkg.a"], edges) == "pkg.a -> pkg.b (line 1) -> pkg.a (line 2, lazy)"
@@ -52,6 +69,9 @@ def test_type_checking_imports_count_and_a_package_init_importing_its_modules_do
     write_package(tmp_path, {"pkg/__init__.py": "from pkg import a\n", "pkg/a.py": typed, "pkg/b.py": "import pkg.a\n"})
     edges = module_edges("pkg", tmp_path)
     assert {(e.source, e.target, e.lazy) for e in edges} == {
-        ("pkg", "pkg.a", False), ("pkg.a", "pkg.b", True), ("pkg.b", "pkg.a", False)}
+        ("pkg", "pkg.a", False),
+        ("pkg.a", "pkg.b", True),
+        ("pkg.b", "pkg.a", False),
+    }
     assert find_cycles(edges) == [["pkg.a", "pkg.b", "pkg.a"]]
     assert find_cycles(package_edges(edges, depth=1)) == []

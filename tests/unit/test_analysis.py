@@ -1,4 +1,5 @@
 """experiments.analysis on hand-written run folders: Tune trials and lpasrn stages, table, plots, importances."""
+
 from __future__ import annotations
 
 import json
@@ -21,20 +22,33 @@ def write_trial(root: Path, index: int, params: dict, curve: list[float], size: 
     folder = root / f"run_trial_{index:04d}_{index}"
     folder.mkdir(parents=True)
     (folder / "params.json").write_text(json.dumps(params))
-    lines = [json.dumps({"trial_id": f"t{index}", "training_iteration": step, "int8_accuracy": acc,
-                         "int8_size_bytes": size, "config": params}) for step, acc in enumerate(curve, 1)]
+    lines = [
+        json.dumps(
+            {
+                "trial_id": f"t{index}",
+                "training_iteration": step,
+                "int8_accuracy": acc,
+                "int8_size_bytes": size,
+                "config": params,
+            }
+        )
+        for step, acc in enumerate(curve, 1)
+    ]
     (folder / "result.json").write_text("\n".join(lines) + "\n" + '{"trial_id": "cut')  # last line truncated
 
 
 @pytest.fixture
 def tune_run(tmp_path) -> Path:
     root = tmp_path / "exp"
-    specs = [("adam", 0.001, 0.0, [0.5, 0.8], 20000), ("sgd", 0.01, 2.0, [0.3, 0.6], 15000),
-             ("adam", 0.003, 2.0, [0.7, 0.9], 30000), ("nadam", 0.0003, 0.0, [0.2], 10000),
-             ("sgd", 0.002, 1.0, [0.4, 0.5], 25000)]
+    specs = [
+        ("adam", 0.001, 0.0, [0.5, 0.8], 20000),
+        ("sgd", 0.01, 2.0, [0.3, 0.6], 15000),
+        ("adam", 0.003, 2.0, [0.7, 0.9], 30000),
+        ("nadam", 0.0003, 0.0, [0.2], 10000),
+        ("sgd", 0.002, 1.0, [0.4, 0.5], 25000),
+    ]
     for index, (opt, lr, gamma, curve, size) in enumerate(specs):
-        params = {"architecture": "digit_recognizer_v6", "optimizer": opt, "learning_rate": lr,
-                  "focal_gamma": gamma}
+        params = {"architecture": "digit_recognizer_v6", "optimizer": opt, "learning_rate": lr, "focal_gamma": gamma}
         write_trial(root, index, params, curve, size)
     return root
 
@@ -75,10 +89,19 @@ def test_lpasrn_stage_runs_are_read_too(tmp_path):
         folder = tmp_path / "run" / f"stage{stage}-{name}"
         folder.mkdir(parents=True)
         history = [{"epoch": i + 1, "val_word_acc": a} for i, a in enumerate(accs)]
-        (folder / "metrics.json").write_text(json.dumps({"stage": stage, "name": name, "primary_metric": "val_loss",
-                                                         "mode": "min", "best": max(history, key=lambda h:
-                                                                                    h["val_word_acc"]),
-                                                         "finished": True, "history": history}))
+        (folder / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "stage": stage,
+                    "name": name,
+                    "primary_metric": "val_loss",
+                    "mode": "min",
+                    "best": max(history, key=lambda h: h["val_word_acc"]),
+                    "finished": True,
+                    "history": history,
+                }
+            )
+        )
     report = analyze(tmp_path / "run", out=tmp_path / "out")
     assert report.table.splitlines()[1].split()[:3] == ["1", "stage2-lcofl", "0.5"]
     assert [p.name for p in report.files] == ["learning_curves.png"]
@@ -98,12 +121,16 @@ def test_cli_has_analyze():
 
 # -- plots: every axis readable in its own units ------------------------------------------------------------
 E_NOTATION = re.compile(r"\de[+-]?\d", re.IGNORECASE)
-SWEEP = pd.DataFrame({"trial_id": ["t0", "t1", "t2", "t3", "t4"],
-                      "config/optimizer": ["adam", "sgd", "adam", "nadam", "sgd"],
-                      "config/learning_rate": [0.001, 0.01, 0.003, 0.0003, 0.002],
-                      "config/focal_gamma": [0.0, 2.0, 2.0, 0.0, 1.0],
-                      "int8_accuracy": [0.8, 0.6, 0.9, 0.2, 0.5],
-                      "int8_size_bytes": [20000, 15000, 30000, 10000, 55000]})
+SWEEP = pd.DataFrame(
+    {
+        "trial_id": ["t0", "t1", "t2", "t3", "t4"],
+        "config/optimizer": ["adam", "sgd", "adam", "nadam", "sgd"],
+        "config/learning_rate": [0.001, 0.01, 0.003, 0.0003, 0.002],
+        "config/focal_gamma": [0.0, 2.0, 2.0, 0.0, 1.0],
+        "int8_accuracy": [0.8, 0.6, 0.9, 0.2, 0.5],
+        "int8_size_bytes": [20000, 15000, 30000, 10000, 55000],
+    }
+)
 
 
 @pytest.fixture
@@ -121,6 +148,7 @@ def drawn(monkeypatch, tmp_path):
     def draw(plot, *args):
         plot(*args, tmp_path / "plot.png")
         return figures[-1]
+
     return draw
 
 

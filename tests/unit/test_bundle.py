@@ -1,4 +1,5 @@
 """The bundle records which stages trained its generator and OCR, and loading it warns about an untrained one."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,13 @@ from lpasrn.models import create_parseq
 from lpasrn.training.bundle import export_bundle, load_bundle
 from lpasrn.training.stages import describe_trained, stage_table, trained_record
 
-TINY_MODEL = ["model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
-              "ocr.model_type=parseq_micro", "data.split_file=null"]
+TINY_MODEL = [
+    "model.swinir_embed_dim=16",
+    "model.swinir_num_rstb=1",
+    "model.swinir_num_heads=2",
+    "ocr.model_type=parseq_micro",
+    "data.split_file=null",
+]
 
 
 def test_the_record_follows_the_seed_chain_and_skips_stages_that_trained_nothing() -> None:
@@ -36,17 +42,25 @@ def test_a_seed_without_a_record_makes_the_history_incomplete() -> None:
 
 def write_bundle(path, trained) -> str:
     cfg = load_lpasrn_config("lp_asrn_tiny", TINY_MODEL)
-    state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_parseq(cfg.ocr.model_type).state_dict(), "stage": 0, "epoch": 0, "trained": trained}
+    state = {
+        "generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
+        "ocr": create_parseq(cfg.ocr.model_type).state_dict(),
+        "stage": 0,
+        "epoch": 0,
+        "trained": trained,
+    }
     return export_bundle(state, cfg, path)
 
 
-@pytest.mark.parametrize(("trained", "warns"), [
-    ({"generator": [], "ocr": [0], "history_complete": True}, True),
-    ({"generator": [1], "ocr": [0], "history_complete": True}, False),
-    ({"generator": [], "ocr": [0], "history_complete": False}, False),  # unknown: it may have been trained
-    (None, False),  # a bundle from before the record
-])
+@pytest.mark.parametrize(
+    ("trained", "warns"),
+    [
+        ({"generator": [], "ocr": [0], "history_complete": True}, True),
+        ({"generator": [1], "ocr": [0], "history_complete": True}, False),
+        ({"generator": [], "ocr": [0], "history_complete": False}, False),  # unknown: it may have been trained
+        (None, False),  # a bundle from before the record
+    ],
+)
 def test_loading_warns_only_when_the_generator_surely_never_trained(tmp_path, caplog, trained, warns) -> None:
     bundle = write_bundle(tmp_path / "bundle.pt", trained)
     assert torch.load(bundle, weights_only=True)["trained"] == trained

@@ -1,4 +1,5 @@
 """cluster.yaml is a valid Ray cluster-launcher file with the shape the README promises."""
+
 from __future__ import annotations
 
 import json

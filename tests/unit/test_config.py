@@ -1,4 +1,5 @@
 """Experiment files: presets load, overrides apply, every bad input is one line naming file and key."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,14 @@ def test_lpasrn_presets_load(name):
 
 def test_maximum_preset_has_seed_values():
     cfg = load_lpasrn_config("lp_asrn")
-    assert (cfg.model.swinir_embed_dim, cfg.model.swinir_num_rstb, cfg.model.swinir_num_heads,
-            cfg.model.swinir_window_size, cfg.model.swinir_num_blocks_per_rstb, cfg.model.swinir_mlp_ratio) == \
-        (144, 8, 8, 6, 3, 6.0)
+    assert (
+        cfg.model.swinir_embed_dim,
+        cfg.model.swinir_num_rstb,
+        cfg.model.swinir_num_heads,
+        cfg.model.swinir_window_size,
+        cfg.model.swinir_num_blocks_per_rstb,
+        cfg.model.swinir_mlp_ratio,
+    ) == (144, 8, 8, 6, 3, 6.0)
     assert [s.epochs for s in cfg.stages] == [50, 30, 200, 100, 50]
     assert [s.lr for s in cfg.stages] == [5e-4, 1e-4, 2e-4, 1e-5, 5e-6]
     assert [s.freeze_ocr for s in cfg.stages] == [False, True, True, False, True]
@@ -36,9 +42,15 @@ def test_maximum_preset_has_seed_values():
 
 def test_light_preset_matches_seed():
     model = load_lpasrn_config("lp_asrn_light").model
-    assert (model.swinir_embed_dim, model.swinir_num_rstb, model.swinir_num_heads, model.swinir_window_size,
-            model.swinir_num_blocks_per_rstb, model.swinir_mlp_ratio, model.use_pyramid_attention) == \
-        (96, 4, 6, 8, 2, 4.0, False)
+    assert (
+        model.swinir_embed_dim,
+        model.swinir_num_rstb,
+        model.swinir_num_heads,
+        model.swinir_window_size,
+        model.swinir_num_blocks_per_rstb,
+        model.swinir_mlp_ratio,
+        model.use_pyramid_attention,
+    ) == (96, 4, 6, 8, 2, 4.0, False)
 
 
 def test_defaults_equal_the_stage_table_of_the_seed():
@@ -46,8 +58,15 @@ def test_defaults_equal_the_stage_table_of_the_seed():
 
 
 def test_overrides_reach_nested_keys_and_list_items():
-    cfg = load_lpasrn_config("lp_asrn", ["stages.2.epochs=5", "model.swinir_embed_dim=96", "data.lr_size=[20, 60]",
-                                         "ocr.pretrained_path=hf://a/b/c.pt"])
+    cfg = load_lpasrn_config(
+        "lp_asrn",
+        [
+            "stages.2.epochs=5",
+            "model.swinir_embed_dim=96",
+            "data.lr_size=[20, 60]",
+            "ocr.pretrained_path=hf://a/b/c.pt",
+        ],
+    )
     assert cfg.stages[2].epochs == 5
     assert cfg.model.swinir_embed_dim == 96
     assert cfg.data.lr_size == (20, 60) and cfg.data.hr_size == (40, 120)
@@ -64,15 +83,20 @@ def test_seed_spelling_mercocur_is_accepted():
     assert load_lpasrn_config("lp_asrn", ["model.pyramid_layout=mercocur"]).model.pyramid_layout == "mercosur"
 
 
-@pytest.mark.parametrize("data, expected", [
-    ({"model": {"swinir_embed_dim": 144, "typo_key": 1}}, "model.typo_key: unknown key"),
-    ({"model": {"swinir_num_rstb": "eight"}}, "model.swinir_num_rstb: Input should be a valid integer"),
-    ({"run": {"num_workers": 0}}, "run.num_workers: Input should be greater than or equal to 1"),
-    ({"model": {"swinir_embed_dim": 100, "swinir_num_heads": 8}}, "must be divisible by swinir_num_heads"),
-    ({"stages": [{"name": "warmup", "epochs": 1, "lr": 1, "loss_components": ["l1"], "freeze_ocr": True}]},
-     "expected the five stages in order"),
-    ({"data": {"scale": 5}}, "data.scale: Input should be 2, 3 or 4"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"model": {"swinir_embed_dim": 144, "typo_key": 1}}, "model.typo_key: unknown key"),
+        ({"model": {"swinir_num_rstb": "eight"}}, "model.swinir_num_rstb: Input should be a valid integer"),
+        ({"run": {"num_workers": 0}}, "run.num_workers: Input should be greater than or equal to 1"),
+        ({"model": {"swinir_embed_dim": 100, "swinir_num_heads": 8}}, "must be divisible by swinir_num_heads"),
+        (
+            {"stages": [{"name": "warmup", "epochs": 1, "lr": 1, "loss_components": ["l1"], "freeze_ocr": True}]},
+            "expected the five stages in order",
+        ),
+        ({"data": {"scale": 5}}, "data.scale: Input should be 2, 3 or 4"),
+    ],
+)
 def test_bad_files_name_file_and_key(tmp_path, data, expected):
     path = write_yaml(tmp_path / "bad.yaml", data)
     with pytest.raises(UserError) as err:
@@ -86,13 +110,16 @@ def test_impossible_stage_combination_is_rejected(tmp_path):
         load_lpasrn_config("lp_asrn", ["stages.0.freeze_ocr=true"])
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("stages.9.epochs=1", "index 9 out of range"),
-    ("noequals", "expected key.path=value"),
-    ("model.swinir_embed_dim.x=1", "is a value, not a section"),
-    ("stages.x.epochs=1", "is a list, use an index"),
-    ("model.swinir_embed_dim=abc", "--set model.swinir_embed_dim=abc: model.swinir_embed_dim"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("stages.9.epochs=1", "index 9 out of range"),
+        ("noequals", "expected key.path=value"),
+        ("model.swinir_embed_dim.x=1", "is a value, not a section"),
+        ("stages.x.epochs=1", "is a list, use an index"),
+        ("model.swinir_embed_dim=abc", "--set model.swinir_embed_dim=abc: model.swinir_embed_dim"),
+    ],
+)
 def test_bad_overrides_name_the_override(override, expected):
     with pytest.raises(UserError, match=expected):
         load_lpasrn_config("lp_asrn", [override])
@@ -117,19 +144,27 @@ def test_resolved_config_round_trips(tmp_path):
 
 def test_digits_defaults_follow_the_original():
     cfg = load_digits_config("default")
-    assert (cfg.batch_size, cfg.learning_rate, cfg.optimizer, cfg.input_height, cfg.input_width) == \
-        (32, 1e-3, "nadam", 32, 20)
+    assert (cfg.batch_size, cfg.learning_rate, cfg.optimizer, cfg.input_height, cfg.input_width) == (
+        32,
+        1e-3,
+        "nadam",
+        32,
+        20,
+    )
     assert cfg.export_group == "10cls_GRAY"
     assert load_digits_config(None, ["nb_classes=100", "input_channels=3"]).export_group == "100cls_RGB"
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (["use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
-    (["esp_dl_quantize=true", "quantize_model=false"], "esp_dl_quantize needs quantize_model"),
-    (["nb_classes=12"], "nb_classes: Input should be 10, 100 or 11"),
-    (["data_sources=[{path: a, weight: 0}]"], "data_sources.0.weight"),
-    (["optimizer=adagrad"], "optimizer"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["use_qat=true", "quantize_model=false"], "use_qat needs quantize_model"),
+        (["esp_dl_quantize=true", "quantize_model=false"], "esp_dl_quantize needs quantize_model"),
+        (["nb_classes=12"], "nb_classes: Input should be 10, 100 or 11"),
+        (["data_sources=[{path: a, weight: 0}]"], "data_sources.0.weight"),
+        (["optimizer=adagrad"], "optimizer"),
+    ],
+)
 def test_digits_rules(overrides, expected):
     with pytest.raises(UserError, match=expected):
         load_config(DigitsConfig, None, overrides)

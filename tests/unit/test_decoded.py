@@ -1,4 +1,5 @@
 """`data.cache_decoded`: frame pairs decoded once serve the reader's exact items from memory."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """`lpasrn export --format onnx`: graphs that read like PyTorch (logits within 1e-4, the same plates), any batch."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def test_the_export_holds_both_graphs_and_what_reads_them(exported):
 
 def test_onnx_logits_match_pytorch_within_1e_4_at_any_batch_size(exported, lr_only_root):  # noqa: F811
     bundle, out = exported
-    frames = torch.stack([load_rgb(path, (16, 48)) for track in scan_lr_tracks(lr_only_root)
-                          for path in track.lr_paths])
+    frames = torch.stack(
+        [load_rgb(path, (16, 48)) for track in scan_lr_tracks(lr_only_root) for path in track.lr_paths]
+    )
     torch_reader, onnx_reader = load_reader(bundle, decode="nar"), load_reader(onnx_dir=out)
     for batch in (frames[:1], frames):  # exported at batch 2: the batch axis is dynamic
         expected, got = torch_reader.token_logits(batch), onnx_reader.token_logits(batch)
@@ -55,8 +57,7 @@ def test_onnx_and_pytorch_read_the_same_plates(exported, lr_only_root, tmp_path)
         assert lpasrn_run(["predict", *args, "--data", str(lr_only_root), "--out", str(tmp_path / name)]) == 0
     from_onnx, from_torch = read_submission(tmp_path / "onnx.txt"), read_submission(tmp_path / "torch.txt")
     assert [(p.track_id, p.text) for p in from_onnx] == [(p.track_id, p.text) for p in from_torch]
-    assert [p.confidence for p in from_onnx] == pytest.approx([p.confidence for p in from_torch], rel=1e-3,
-                                                              abs=1e-6)
+    assert [p.confidence for p in from_onnx] == pytest.approx([p.confidence for p in from_torch], rel=1e-3, abs=1e-6)
 
 
 def test_an_export_folder_is_not_overwritten_without_asking(exported, capsys):
@@ -68,14 +69,27 @@ def test_an_export_folder_is_not_overwritten_without_asking(exported, capsys):
 
 def test_the_onnx_ocr_cannot_decode_autoregressively(exported, lr_only_root, capsys):  # noqa: F811
     _, out = exported
-    assert lpasrn_run(["predict", "--onnx", str(out), "--decode", "ar", "--data", str(lr_only_root), "--out",
-                       str(out.parent / "p.txt")]) == 2
+    assert (
+        lpasrn_run(
+            [
+                "predict",
+                "--onnx",
+                str(out),
+                "--decode",
+                "ar",
+                "--data",
+                str(lr_only_root),
+                "--out",
+                str(out.parent / "p.txt"),
+            ]
+        )
+        == 2
+    )
     assert "--decode ar: the ONNX OCR decodes non-autoregressively" in capsys.readouterr().err
     assert predict(load_reader(onnx_dir=out), lr_only_root, progress=False)  # and reads without it
 
 
-def test_a_multi_frame_generator_exports_with_its_frame_axis_and_reads_as_in_pytorch(
-        lr_only_root, tmp_path):  # noqa: F811
+def test_a_multi_frame_generator_exports_with_its_frame_axis_and_reads_as_in_pytorch(lr_only_root, tmp_path):  # noqa: F811
     bundle, out = tiny_bundle(tmp_path / "bundle.pt", generator_frames=3), tmp_path / "onnx"
     assert lpasrn_run(["export", "--checkpoint", bundle, "--format", "onnx", "--out", str(out)]) == 0
     assert json.loads((out / "meta.json").read_text())["generator_frames"] == 3

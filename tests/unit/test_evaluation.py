@@ -1,4 +1,5 @@
 """evaluate / infer with a bundle: which tracks are scored, and where SR images go."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,13 @@ from lpasrn.model_factory import build_generator
 from lpasrn.models import create_parseq
 from lpasrn.training.bundle import export_bundle
 
-TINY_MODEL = ["model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
-              "ocr.model_type=parseq_micro", "data.split_file=null"]
+TINY_MODEL = [
+    "model.swinir_embed_dim=16",
+    "model.swinir_num_rstb=1",
+    "model.swinir_num_heads=2",
+    "ocr.model_type=parseq_micro",
+    "data.split_file=null",
+]
 
 
 @pytest.fixture
@@ -23,8 +29,12 @@ def bundle(tmp_path: Path) -> str:
     """An untrained tiny generator and OCR in a bundle: enough to check what gets scored and written."""
     cfg = load_lpasrn_config("lp_asrn_tiny", TINY_MODEL)
     torch.manual_seed(0)
-    state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_parseq(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
+    state = {
+        "generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
+        "ocr": create_parseq(cfg.ocr.model_type).state_dict(),
+        "stage": 4,
+        "epoch": 0,
+    }
     return export_bundle(state, cfg, tmp_path / "bundle.pt")
 
 
@@ -59,8 +69,10 @@ def test_sr_images_keep_the_inputs_relative_paths_so_none_overwrites_another(bun
     second = plate_root / "Scenario-B/Mercosur/track_00004/lr-001.png"
     readings = infer(bundle, [first, second], tmp_path / "sr")
     written = [reading.sr_path for reading in readings]
-    assert written == [tmp_path / "sr/Scenario-A/Brazilian/track_00001/lr-001_sr.png",
-                       tmp_path / "sr/Scenario-B/Mercosur/track_00004/lr-001_sr.png"]
+    assert written == [
+        tmp_path / "sr/Scenario-A/Brazilian/track_00001/lr-001_sr.png",
+        tmp_path / "sr/Scenario-B/Mercosur/track_00004/lr-001_sr.png",
+    ]
     assert all(path.is_file() for path in written)
 
 
@@ -106,7 +118,8 @@ def test_an_independent_ocr_reads_sr_bicubic_and_hr_again(bundle, plate_root, ca
 
 
 def test_each_row_is_also_scored_per_track_for_every_fusion_in_the_table_and_the_json(
-        bundle, plate_root, tmp_path, capsys):
+    bundle, plate_root, tmp_path, capsys
+):
     import json
 
     report = tmp_path / "eval.json"
@@ -118,6 +131,12 @@ def test_each_row_is_also_scored_per_track_for_every_fusion_in_the_table_and_the
     assert list(fusion) == ["sr", "bicubic", "hr"]
     assert list(fusion["sr"]) == ["single", "vote", "mean_prob", "weighted_prob", "mean_logprob"]
     for row in fusion["sr"].values():
-        assert set(row) == {"track_acc", "char_acc", "confidence_gap", "mean_confidence_right",
-                            "mean_confidence_wrong", "frame_acc"}
+        assert set(row) == {
+            "track_acc",
+            "char_acc",
+            "confidence_gap",
+            "mean_confidence_right",
+            "mean_confidence_wrong",
+            "frame_acc",
+        }
         assert row["frame_acc"] == fusion["sr"]["single"]["track_acc"]

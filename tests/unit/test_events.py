@@ -1,4 +1,5 @@
 """The images lpasrn writes to TensorBoard: the LR|SR|HR strip and the character confusion matrix."""
+
 from __future__ import annotations
 
 import torch
@@ -53,7 +54,7 @@ def test_strip_cells_are_magnified_integer_times_under_a_header_and_captions():
     assert len(first) == 3 * HR_H  # one row of 3x cells: LR (bicubic of a flat plate is flat), SR and HR
     columns = ((image - torch.tensor(TRACK_COLOURS["track_a"]).view(3, 1, 1)).abs() < 1.5 / 255).all(0).any(0)
     assert int(columns.sum()) == 3 * 3 * HR_W  # three cells side by side, each 3 x 96 wide
-    header = image[:, :int(first[0])]
+    header = image[:, : int(first[0])]
     assert first[0] >= 30 and (header < 0.3).all(0).sum() > 50  # a band of text above the plates
     unlabelled = strip_image(lr, sr, hr, scale=3)
     assert image.shape[1] > unlabelled.shape[1]  # each row's plate text and OCR reading take their own line

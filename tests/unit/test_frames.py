@@ -1,4 +1,5 @@
 """Frames of any mode load as 8-bit RGB; sizes that look like data errors are warned about and counted."""
+
 from __future__ import annotations
 
 import logging
@@ -25,24 +26,30 @@ def test_a_16_bit_grey_png_keeps_its_values(tmp_path: Path) -> None:
     assert np.abs(image[0].numpy() - expected).max() < 1 / 255 + 1e-6
 
 
-@pytest.mark.parametrize(("name", "make"), [
-    ("grey.png", lambda: Image.new("L", (5, 7), 90)),
-    ("rgba.png", lambda: Image.new("RGBA", (300, 10), (10, 20, 30, 128))),
-    ("cmyk.jpg", lambda: Image.new("CMYK", (48, 16), (0, 255, 255, 0))),
-])
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("grey.png", lambda: Image.new("L", (5, 7), 90)),
+        ("rgba.png", lambda: Image.new("RGBA", (300, 10), (10, 20, 30, 128))),
+        ("cmyk.jpg", lambda: Image.new("CMYK", (48, 16), (0, 255, 255, 0))),
+    ],
+)
 def test_every_mode_loads_as_rgb_at_the_requested_size(tmp_path: Path, name: str, make) -> None:
     make().save(tmp_path / name)
     assert load_rgb(tmp_path / name, (16, 48)).shape == (3, 16, 48)
 
 
-@pytest.mark.parametrize(("lr", "hr", "expected"), [
-    ((48, 16), (96, 32), None),
-    ((70, 22), (140, 44), None),  # real crops vary around the plate's 3:1
-    ((96, 32), (48, 16), "LR frame 32x96 is larger than its HR frame 16x48"),
-    ((300, 10), (600, 20), "LR frame 10x300 (height x width) is far from a plate's shape"),
-    ((48, 16), (5, 7), "LR frame 16x48 is larger than its HR frame 7x5"),
-    ((4, 3), (8, 6), "LR frame 3x4 (height x width) is far from a plate's shape"),
-])
+@pytest.mark.parametrize(
+    ("lr", "hr", "expected"),
+    [
+        ((48, 16), (96, 32), None),
+        ((70, 22), (140, 44), None),  # real crops vary around the plate's 3:1
+        ((96, 32), (48, 16), "LR frame 32x96 is larger than its HR frame 16x48"),
+        ((300, 10), (600, 20), "LR frame 10x300 (height x width) is far from a plate's shape"),
+        ((48, 16), (5, 7), "LR frame 16x48 is larger than its HR frame 7x5"),
+        ((4, 3), (8, 6), "LR frame 3x4 (height x width) is far from a plate's shape"),
+    ],
+)
 def test_frame_sizes_that_look_like_data_errors(lr, hr, expected) -> None:
     problem = frame_size_problem(lr, hr)
     assert problem is None if expected is None else expected in problem

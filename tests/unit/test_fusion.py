@@ -1,4 +1,5 @@
 """Track-level fusion: the layout-constrained reading, its confidence, and how the fusions treat a bad frame."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,7 @@ import pytest
 import torch
 
 from lpasrn.data.charset import CHARSET
-from lpasrn.fusion import (FUSIONS, char_probabilities, confidence_gap, fuse, fuse_tracks, read_plates,
-                           score_fusions)
+from lpasrn.fusion import FUSIONS, char_probabilities, confidence_gap, fuse, fuse_tracks, read_plates, score_fusions
 
 
 def plate_probs(text: str, sure: float = 0.8) -> torch.Tensor:
@@ -45,10 +45,10 @@ def test_the_confidence_is_the_plate_probability_given_that_it_fits_a_layout():
     readings = read_plates(probs[None])
     other = 0.1 / 35
     letters, digits = 0.9 + 25 * other, 0.9 + 9 * other
-    brazilian = letters ** 3 * digits ** 4
-    mercosur = letters ** 3 * digits * (26 * other) * digits ** 2
+    brazilian = letters**3 * digits**4
+    mercosur = letters**3 * digits * (26 * other) * digits**2
     assert readings.texts == ["ABC1234"]
-    assert readings.confidences[0] == pytest.approx(0.9 ** 7 / (brazilian + mercosur), rel=1e-9)
+    assert readings.confidences[0] == pytest.approx(0.9**7 / (brazilian + mercosur), rel=1e-9)
 
 
 def test_a_certain_plate_has_confidence_one_and_a_uniform_one_next_to_none():
@@ -117,8 +117,14 @@ def test_probability_fusion_beats_or_equals_the_vote_when_one_frame_is_corrupted
 
 
 def test_a_vote_tie_goes_to_the_surer_frames_and_counts_agreement_in_the_confidence():
-    track = torch.stack([plate_probs("ABC1234", 0.6), plate_probs("ABC1234", 0.6), plate_probs("XYZ9876", 0.99),
-                         plate_probs("XYZ9876", 0.99)])[None]
+    track = torch.stack(
+        [
+            plate_probs("ABC1234", 0.6),
+            plate_probs("ABC1234", 0.6),
+            plate_probs("XYZ9876", 0.99),
+            plate_probs("XYZ9876", 0.99),
+        ]
+    )[None]
     readings = fuse(track, method="vote")
     single = read_plates(track[0]).confidences
     assert readings.texts == ["XYZ9876"]

@@ -1,4 +1,5 @@
 """HardExampleMiner weights and the curriculum sampler's DDP shares."""
+
 from __future__ import annotations
 
 import torch

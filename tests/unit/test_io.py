@@ -1,4 +1,5 @@
 """Atomic writers: plain-open() modes under the umask; a refused output path is a one-line UserError naming it."""
+
 from __future__ import annotations
 
 import os
@@ -80,7 +81,8 @@ def test_atomically_written_files_get_the_mode_a_plain_open_gives(umask: int, tm
         tmp.write_bytes(b"x")
     assert mode(tmp_path / "plain.txt") == 0o666 & ~umask
     assert {name: mode(tmp_path / name) for name in ("text.txt", "bytes.bin", "named.bin")} == dict.fromkeys(
-        ("text.txt", "bytes.bin", "named.bin"), 0o666 & ~umask)
+        ("text.txt", "bytes.bin", "named.bin"), 0o666 & ~umask
+    )
 
 
 def test_atomically_written_folders_get_the_mode_a_plain_mkdir_gives(umask: int, tmp_path: Path) -> None:

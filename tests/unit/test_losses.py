@@ -1,4 +1,5 @@
 """LCOFL, SSIM/PSNR and the confusion tracker."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,8 +79,9 @@ def test_confusion_weights_scale_the_cross_entropy():
     logits = torch.zeros(1, 7, 36)
     targets = torch.tensor([encode("BAC1234")])
     plain = lcofl_loss(logits, targets, ["Brazilian"], torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
-    weighted = lcofl_loss(logits, targets, ["Brazilian"], torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8),
-                          char_weights=weights)
+    weighted = lcofl_loss(
+        logits, targets, ["Brazilian"], torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), char_weights=weights
+    )
     assert torch.allclose(plain.classification, weighted.classification)  # uniform logits: same CE everywhere
     logits[0, 0, CHAR_TO_INDEX["B"]] = 5.0  # the heavy character is now easy -> weighted loss is lower
     easy_b = lcofl_loss(logits, targets, ["Brazilian"], torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), weights)

@@ -1,4 +1,5 @@
 """The config -> model factory: shipped experiments build registered presets, and checkpoints load as before."""
+
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,15 @@ from lpasrn.models import GENERATOR_PRESETS, CheckpointMismatchError, create_mod
 TINY_OCR = dict(embed_dim=32, enc_depth=1, enc_num_heads=2, dec_num_heads=2, enc_mlp_ratio=2, dec_mlp_ratio=2)
 
 
-@pytest.mark.parametrize(("experiment", "preset"), [
-    ("lp_asrn", "swinir_maximum"), ("lp_asrn_light", "swinir_lightweight"), ("lp_asrn_cpu", "swinir_cpu"),
-    ("lp_asrn_tiny", "swinir_tiny")])
+@pytest.mark.parametrize(
+    ("experiment", "preset"),
+    [
+        ("lp_asrn", "swinir_maximum"),
+        ("lp_asrn_light", "swinir_lightweight"),
+        ("lp_asrn_cpu", "swinir_cpu"),
+        ("lp_asrn_tiny", "swinir_tiny"),
+    ],
+)
 def test_each_shipped_experiment_builds_a_registered_generator_preset(experiment: str, preset: str) -> None:
     assert generator_preset(load_lpasrn_config(experiment, []).model) == GENERATOR_PRESETS[preset]
 
@@ -54,8 +61,10 @@ def test_a_seeded_stage_skips_the_pretrained_weights(tmp_path) -> None:
 def test_trained_models_load_the_weights_they_were_saved_with() -> None:
     cfg = LpasrnConfig.model_validate(load_lpasrn_config("lp_asrn_tiny", []).model_dump(mode="json"))
     torch.manual_seed(0)
-    state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_model(cfg.ocr.model_type).state_dict()}
+    state = {
+        "generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
+        "ocr": create_model(cfg.ocr.model_type).state_dict(),
+    }
     generator, ocr = build_trained_models(cfg, state, "bundle.pt")
     assert all(torch.equal(value, state["generator"][key]) for key, value in generator.state_dict().items())
     assert all(torch.equal(value, state["ocr"][key]) for key, value in ocr.state_dict().items())
@@ -64,6 +73,9 @@ def test_trained_models_load_the_weights_they_were_saved_with() -> None:
 def test_trained_weights_of_another_configuration_name_the_keys() -> None:
     cfg = load_lpasrn_config("lp_asrn_tiny", [])
     state = {"generator": create_model("swinir_cpu").state_dict(), "ocr": create_model("slot_cnn").state_dict()}
-    with pytest.raises(CheckpointMismatchError, match=r"^bundle.pt \(generator\) does not fit SwinIRGenerator: .*"
-                                                      r"conv_first.weight \(checkpoint \(32, 3, 3, 3\)"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"^bundle.pt \(generator\) does not fit SwinIRGenerator: .*"
+        r"conv_first.weight \(checkpoint \(32, 3, 3, 3\)",
+    ):
         build_trained_models(cfg, state, "bundle.pt")

@@ -1,4 +1,5 @@
 """The model registry: every name an experiment can use builds, and the config accepts exactly the OCRs it holds."""
+
 from __future__ import annotations
 
 import typing

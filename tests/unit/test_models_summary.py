@@ -1,4 +1,5 @@
 """Model summary: parameter counts per component that add up, and the generator's output shape."""
+
 from __future__ import annotations
 
 import ast

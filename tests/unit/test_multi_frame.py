@@ -1,4 +1,5 @@
 """The multi-frame generator (`model.generator_frames`): a track's frames fused per pixel into one SR image."""
+
 from __future__ import annotations
 
 import pytest
@@ -67,8 +68,7 @@ def test_the_output_does_not_depend_on_the_order_of_the_other_frames():
 def test_the_same_frame_k_times_gives_the_one_frame_result():
     generator = _generator(True)
     lr = torch.rand(2, 3, 16, 48)
-    torch.testing.assert_close(generator(lr.unsqueeze(1).expand(2, 4, 3, 16, 48)), generator(lr),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(generator(lr.unsqueeze(1).expand(2, 4, 3, 16, 48)), generator(lr), atol=1e-5, rtol=1e-5)
 
 
 def test_the_fusion_learns_from_the_loss():

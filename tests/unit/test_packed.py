@@ -1,5 +1,6 @@
 """`lpasrn pack` and reading packed shards without Ray: on a disk and in a bucket (moto), the same samples as the
 folder reader, atomic and resumable packing, and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def _same_items(first: PlateSRDataset, second: PlateSRDataset) -> None:
         a, b = first[index], second[index]
         assert a.keys() == b.keys()
         assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])
-        assert {k: v for k, v in a.items() if k not in ("lr", "hr")} == \
-            {k: v for k, v in b.items() if k not in ("lr", "hr")}
+        assert {k: v for k, v in a.items() if k not in ("lr", "hr")} == {
+            k: v for k, v in b.items() if k not in ("lr", "hr")
+        }
 
 
 @pytest.mark.parametrize("where", ["disk", "bucket"])
@@ -57,15 +59,19 @@ def test_a_pack_gives_the_folder_readers_samples_split_by_split(where, split_roo
     summary = packed.pack_dataset(split_root, location, shard_size=2)
     assert summary.written == 4 and summary.resumed == 0  # train 2 shards, val 1, test 1
     assert [shard.path for shard in summary.manifest.shards] == [
-        "shards/train-00000.parquet", "shards/train-00001.parquet", "shards/val-00000.parquet",
-        "shards/test-00000.parquet"]
+        "shards/train-00000.parquet",
+        "shards/train-00001.parquet",
+        "shards/val-00000.parquet",
+        "shards/test-00000.parquet",
+    ]
     folder_splits, _ = build_splits(split_root)
     packed_splits, skipped = build_splits(location)
     assert skipped == {}
     for split in ("train", "val", "test"):
         assert [t.track_id for t in packed_splits[split]] == [t.track_id for t in folder_splits[split]]
-        _same_items(PlateSRDataset(folder_splits[split], (16, 48), 2),
-                    PlateSRDataset(packed_splits[split], (16, 48), 2))
+        _same_items(
+            PlateSRDataset(folder_splits[split], (16, 48), 2), PlateSRDataset(packed_splits[split], (16, 48), 2)
+        )
     assert packed_splits["train"][0].track_id == "Scenario-A/Brazilian/track_00002"
     assert packed_splits["test"][0].lr_paths[0].name.endswith("#Scenario-B/Mercosur/track_00006/lr-001.jpg")
     manifest = json.loads(storage.read_bytes(storage.join(location, packed.MANIFEST_NAME)))
@@ -83,8 +89,12 @@ def test_decoded_rows_are_the_datasets_tensors(split_root, tmp_path):
         item = dataset[row]
         assert torch.equal(array_to_tensor(decoded["lr"][row]), item["lr"])
         assert torch.equal(array_to_tensor(decoded["hr"][row]), item["hr"])
-        assert (decoded["index"][row], decoded["frame"][row], decoded["track_id"][row], decoded["text"][row]) == \
-            (item["index"], item["frame"], item["track_id"], item["text"])
+        assert (decoded["index"][row], decoded["frame"][row], decoded["track_id"][row], decoded["text"][row]) == (
+            item["index"],
+            item["frame"],
+            item["track_id"],
+            item["text"],
+        )
 
 
 def test_an_interrupted_pack_resumes_and_no_reader_opens_it_before(split_root, s3_bucket, monkeypatch):

@@ -1,4 +1,5 @@
 """PARSeq OCR: sizes and names of the authors' models, their checkpoints, hub loading, decoding, layout constraint."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,8 +16,7 @@ from safetensors.torch import save_file
 from lpasrn.data.charset import CHARSET
 from lpasrn.models.checkpoints import CheckpointError, CheckpointMismatchError, read_checkpoint, resolve_pretrained
 from lpasrn.models.ocr import load_ocr_weights
-from lpasrn.models.parseq import (AUTHORS_CHARSETS, PARSeq, create_parseq, load_parseq_weights,
-                                  permutation_masks)
+from lpasrn.models.parseq import AUTHORS_CHARSETS, PARSeq, create_parseq, load_parseq_weights, permutation_masks
 from lpasrn.models.tokenizer import Tokenizer
 
 PARSEQ_PARAMETERS = 23_781_157  # the authors' 94-character model has 23,832,671: head, embedding, queries differ
@@ -51,6 +51,7 @@ class NotATensor:
 
 # --- sizes and names -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("name", "expected"), [("parseq", PARSEQ_PARAMETERS), ("parseq_tiny", PARSEQ_TINY_PARAMETERS)])
 def test_parameter_counts_are_pinned(name: str, expected: int) -> None:
     with torch.no_grad():
@@ -64,10 +65,19 @@ def test_parameter_counts_are_pinned(name: str, expected: int) -> None:
 def test_state_dict_names_and_shapes_follow_the_authors() -> None:
     model = tiny_parseq()
     state = model.state_dict()
-    for key in ["encoder.patch_embed.proj.weight", "encoder.pos_embed", "encoder.blocks.0.attn.qkv.weight",
-                "encoder.blocks.0.mlp.fc2.bias", "encoder.norm.weight", "decoder.layers.0.self_attn.in_proj_weight",
-                "decoder.layers.0.cross_attn.out_proj.weight", "decoder.layers.0.linear1.weight",
-                "decoder.layers.0.norm_q.weight", "decoder.layers.0.norm_c.bias", "decoder.norm.weight"]:
+    for key in [
+        "encoder.patch_embed.proj.weight",
+        "encoder.pos_embed",
+        "encoder.blocks.0.attn.qkv.weight",
+        "encoder.blocks.0.mlp.fc2.bias",
+        "encoder.norm.weight",
+        "decoder.layers.0.self_attn.in_proj_weight",
+        "decoder.layers.0.cross_attn.out_proj.weight",
+        "decoder.layers.0.linear1.weight",
+        "decoder.layers.0.norm_q.weight",
+        "decoder.layers.0.norm_c.bias",
+        "decoder.norm.weight",
+    ]:
         assert key in state
     assert state["head.weight"].shape == (37, 32)  # EOS + 36 characters
     assert state["text_embed.embedding.weight"].shape == (39, 32)  # + BOS and PAD
@@ -75,6 +85,7 @@ def test_state_dict_names_and_shapes_follow_the_authors() -> None:
 
 
 # --- tokenizer and permutations --------------------------------------------------------------------------------
+
 
 def test_tokenizer_puts_eos_first_and_bos_pad_last() -> None:
     tokenizer = Tokenizer(CHARSET)
@@ -110,6 +121,7 @@ def test_canonical_order_gives_causal_masks() -> None:
 
 
 # --- preprocessing and decoding --------------------------------------------------------------------------------
+
 
 def test_preprocess_resizes_to_32x128_in_minus_one_to_one_and_passes_gradients() -> None:
     images = random_images().requires_grad_()
@@ -147,8 +159,9 @@ def test_read_restores_the_callers_mode() -> None:
 def trained_reader() -> tuple[PARSeq, torch.Tensor]:
     """A tiny PARSeq overfitted with the PLM loss on six rendered plates (a few seconds on a CPU)."""
     torch.manual_seed(0)
-    model = PARSeq(embed_dim=64, enc_depth=2, enc_num_heads=2, dec_num_heads=2, enc_mlp_ratio=2, dec_mlp_ratio=2,
-                   dropout=0.0)
+    model = PARSeq(
+        embed_dim=64, enc_depth=2, enc_num_heads=2, dec_num_heads=2, enc_mlp_ratio=2, dec_mlp_ratio=2, dropout=0.0
+    )
     images = torch.stack([render_plate(text) for text in PLATES])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     threads = torch.get_num_threads()
@@ -166,8 +179,7 @@ def trained_reader() -> tuple[PARSeq, torch.Tensor]:
 
 @pytest.mark.parametrize("decode_ar", [True, False])
 @pytest.mark.parametrize("refine_iters", [0, 1])
-def test_trained_model_reads_its_plates_in_ar_and_nar_modes(trained_reader, decode_ar: bool,
-                                                            refine_iters: int) -> None:
+def test_trained_model_reads_its_plates_in_ar_and_nar_modes(trained_reader, decode_ar: bool, refine_iters: int) -> None:
     model, images = trained_reader
     model.decode_ar, model.refine_iters = decode_ar, refine_iters
     result = model.read(images)
@@ -204,6 +216,7 @@ def test_layout_constraint_puts_digits_in_digit_slots() -> None:
 
 # --- checkpoints -----------------------------------------------------------------------------------------------
 
+
 def authors_style_model() -> PARSeq:
     """A model with the shapes of the authors' checkpoints: 94 characters, labels up to 25 long."""
     return tiny_parseq(charset=AUTHORS_CHARSETS[94], max_label_length=25, decode_ar=False, refine_iters=0)
@@ -212,8 +225,13 @@ def authors_style_model() -> PARSeq:
 def test_authors_94_character_lightning_checkpoint_maps_onto_the_plate_charset(tmp_path: Path) -> None:
     source = authors_style_model()
     path = tmp_path / "parseq-authors.ckpt"
-    torch.save({"state_dict": {f"model.{key}": value for key, value in source.state_dict().items()},
-                "pytorch-lightning_version": "1.7.7"}, path)
+    torch.save(
+        {
+            "state_dict": {f"model.{key}": value for key, value in source.state_dict().items()},
+            "pytorch-lightning_version": "1.7.7",
+        },
+        path,
+    )
     target = tiny_parseq(decode_ar=False, refine_iters=0)
     torch.manual_seed(42)
     torch.nn.init.normal_(target.head.weight)
@@ -231,8 +249,13 @@ def test_case_folded_checkpoint_maps_capitals_to_lower_case_rows(tmp_path: Path)
     lowercase = string.digits + string.ascii_lowercase
     source = tiny_parseq(charset=lowercase, max_label_length=25)
     path = tmp_path / "lowercase.ckpt"
-    torch.save({"state_dict": {f"model.{key}": value for key, value in source.state_dict().items()},
-                "hyper_parameters": {"charset_train": lowercase}}, path)
+    torch.save(
+        {
+            "state_dict": {f"model.{key}": value for key, value in source.state_dict().items()},
+            "hyper_parameters": {"charset_train": lowercase},
+        },
+        path,
+    )
     target = tiny_parseq()
     load_parseq_weights(target, str(path))
     row_of_a = 1 + lowercase.index("a")
@@ -280,6 +303,7 @@ def test_missing_local_file_is_a_checkpoint_error(tmp_path: Path) -> None:
 
 
 # --- Hugging Face hub ------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def offline_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

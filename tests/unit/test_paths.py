@@ -1,4 +1,5 @@
 """One way to resolve every path a user gives, in both halves, and what a Ray job may not do with them."""
+
 from __future__ import annotations
 
 import json
@@ -49,21 +50,25 @@ def test_a_missing_dataset_in_a_job_says_why_it_may_not_have_been_uploaded(ray_j
 
 def test_both_halves_resolve_their_paths_the_same_way(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lpasrn = LpasrnConfig.model_validate({"data": {"root": "plates", "split_file": "plates/split.txt"},
-                                          "run": {"storage_path": "runs"}}).with_absolute_paths()
+    lpasrn = LpasrnConfig.model_validate(
+        {"data": {"root": "plates", "split_file": "plates/split.txt"}, "run": {"storage_path": "runs"}}
+    ).with_absolute_paths()
     assert lpasrn.data.root == tmp_path / "plates" and lpasrn.run.storage_path == str(tmp_path / "runs")
-    digits = DigitsConfig.model_validate({"data_sources": [{"path": "sk"}],
-                                          "export_dir": "exported"}).with_absolute_paths()
+    digits = DigitsConfig.model_validate(
+        {"data_sources": [{"path": "sk"}], "export_dir": "exported"}
+    ).with_absolute_paths()
     assert digits.data_sources[0].path == tmp_path / "sk" and digits.export_dir == tmp_path / "exported"
-    tune = TuneConfig.model_validate({"storage_path": "runs/tune",
-                                      "base": {"data_sources": [{"path": "sk"}]}}).with_absolute_paths()
+    tune = TuneConfig.model_validate(
+        {"storage_path": "runs/tune", "base": {"data_sources": [{"path": "sk"}]}}
+    ).with_absolute_paths()
     assert tune.storage_path == tmp_path / "runs/tune" and tune.base.data_sources[0].path == tmp_path / "sk"
 
 
 def test_tune_in_a_job_keeps_relative_data_but_refuses_relative_storage(ray_job, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    tune = TuneConfig.model_validate({"storage_path": str(tmp_path / "runs"),
-                                      "base": {"data_sources": [{"path": "sk"}]}}).with_absolute_paths()
+    tune = TuneConfig.model_validate(
+        {"storage_path": str(tmp_path / "runs"), "base": {"data_sources": [{"path": "sk"}]}}
+    ).with_absolute_paths()
     assert tune.base.data_sources[0].path == tmp_path / "sk"  # uploaded with the working dir, on purpose
     with pytest.raises(UserError, match="storage_path=runs/tune"):
         TuneConfig.model_validate({"storage_path": "runs/tune"}).with_absolute_paths()

@@ -1,4 +1,5 @@
 """A pipeline is planned before it runs, so one launch (one Ray Train worker group) can train all its stages."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,8 @@ def test_a_later_stage_alone_needs_its_seed_or_an_init_checkpoint(tmp_path):
     seed = tmp_path / "seed.pt"
     seed.write_bytes(b"")
     assert plan_pipeline(_cfg(tmp_path), [2], str(seed)) == [
-        PlannedStage(2, str(tmp_path / "plan" / "stage2-lcofl"), str(seed))]
+        PlannedStage(2, str(tmp_path / "plan" / "stage2-lcofl"), str(seed))
+    ]
 
 
 def test_the_ray_run_is_named_after_the_stages_it_trains(tmp_path):
@@ -46,7 +48,8 @@ def test_a_restarted_launch_skips_the_stages_it_already_finished(tmp_path, monke
     (done / "best" / "state.pt").write_bytes(b"")
     (done / "metrics.json").write_text(json.dumps({"finished": True}))
     trained = []
-    monkeypatch.setattr(engine, "train_stage", lambda cfg, index, stage_dir, session, seed: trained.append(
-        (index, session)))
+    monkeypatch.setattr(
+        engine, "train_stage", lambda cfg, index, stage_dir, session, seed: trained.append((index, session))
+    )
     engine.train_stages(_cfg(tmp_path), plan[:2], lambda planned: f"session of {planned.index}")
     assert trained == [(1, "session of 1")]

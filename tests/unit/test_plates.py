@@ -1,4 +1,5 @@
 """The plate reader: dataset layout, items, splits and every bad-input path."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,13 @@ def test_items_carry_tensors_text_layout_track_frame_and_stable_index(plate_root
     item = dataset[7]
     assert item["lr"].shape == (3, 16, 48) and item["hr"].shape == (3, 32, 96)
     assert item["lr"].dtype == torch.float32 and 0.0 <= item["lr"].min() and item["hr"].max() <= 1.0
-    assert (item["text"], item["layout"], item["track_id"], item["frame"], item["index"]) == \
-        ("XYZ9876", "Brazilian", "Scenario-A/Brazilian/track_00002", 3, 7)
+    assert (item["text"], item["layout"], item["track_id"], item["frame"], item["index"]) == (
+        "XYZ9876",
+        "Brazilian",
+        "Scenario-A/Brazilian/track_00002",
+        3,
+        7,
+    )
     again = PlateSRDataset(scan_tracks(plate_root).tracks, lr_size=(16, 48), scale=2)[7]
     assert torch.equal(item["hr"], again["hr"])
 
@@ -51,19 +57,24 @@ def test_images_of_other_sizes_and_jpg_are_resized(tmp_path):
 def test_split_file_assigns_tracks(plate_root, tmp_path):
     tracks = scan_tracks(plate_root).tracks
     split_file = tmp_path / "split.txt"
-    split_file.write_text("# comment\nScenario-A/Brazilian/track_00001 train\nScenario-A/Mercosur/track_00003;val\n"
-                          "test,Scenario-B/Mercosur/track_00004\n")
+    split_file.write_text(
+        "# comment\nScenario-A/Brazilian/track_00001 train\nScenario-A/Mercosur/track_00003;val\n"
+        "test,Scenario-B/Mercosur/track_00004\n"
+    )
     splits = read_split_file(split_file, tracks)
     assert [t.track_id for t in splits["train"]] == ["Scenario-A/Brazilian/track_00001"]
     assert [t.track_id for t in splits["val"]] == ["Scenario-A/Mercosur/track_00003"]
     assert [t.track_id for t in splits["test"]] == ["Scenario-B/Mercosur/track_00004"]
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("Scenario-A/Brazilian/track_00001 holdout", "split.txt:1: unknown split 'holdout'"),
-    ("Scenario-Z/none train", "split.txt:1: track 'Scenario-Z/none' not found"),
-    ("just-one-field", "split.txt:1: expected '<track path> <train|val|test>'"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("Scenario-A/Brazilian/track_00001 holdout", "split.txt:1: unknown split 'holdout'"),
+        ("Scenario-Z/none train", "split.txt:1: track 'Scenario-Z/none' not found"),
+        ("just-one-field", "split.txt:1: expected '<track path> <train|val|test>'"),
+    ],
+)
 def test_bad_split_file_lines_name_file_and_line(plate_root, tmp_path, line, expected):
     (tmp_path / "split.txt").write_text(line + "\n")
     with pytest.raises(UserError, match=expected):
@@ -84,13 +95,16 @@ def _annotation(root, track="Scenario-A/Brazilian/track_00001"):
     return root / track / "annotations.json"
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"plate_text": "ABC1234", "plate_layout": "Brazilian"', "invalid JSON at line 1"),
-    ('{"plate_layout": "Brazilian"}', "missing key 'plate_text'"),
-    ('{"plate_text": "ABC1234", "plate_layout": "Argentinian"}', "plate_layout: unknown plate layout"),
-    ('{"plate_text": "ABC1234", "plate_layout": "Mercosur"}', "position 5 must be a letter"),
-    ('{"plate_text": "AB1234", "plate_layout": "Brazilian"}', "has 6 characters"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"plate_text": "ABC1234", "plate_layout": "Brazilian"', "invalid JSON at line 1"),
+        ('{"plate_layout": "Brazilian"}', "missing key 'plate_text'"),
+        ('{"plate_text": "ABC1234", "plate_layout": "Argentinian"}', "plate_layout: unknown plate layout"),
+        ('{"plate_text": "ABC1234", "plate_layout": "Mercosur"}', "position 5 must be a letter"),
+        ('{"plate_text": "AB1234", "plate_layout": "Brazilian"}', "has 6 characters"),
+    ],
+)
 def test_bad_annotations_name_the_file(plate_root, content, expected):
     _annotation(plate_root).write_text(content)
     with pytest.raises(UserError) as err:
@@ -108,8 +122,9 @@ def test_skip_bad_counts_and_skips_bad_tracks(plate_root):
 
 def test_skip_bad_drops_skipped_tracks_listed_in_the_split_file(plate_root, tmp_path):
     _annotation(plate_root).write_text("not json")
-    (tmp_path / "split.txt").write_text("Scenario-A/Brazilian/track_00001 train\n"
-                                        "Scenario-A/Brazilian/track_00002 val\n")
+    (tmp_path / "split.txt").write_text(
+        "Scenario-A/Brazilian/track_00001 train\nScenario-A/Brazilian/track_00002 val\n"
+    )
     splits, skipped = build_splits(plate_root, tmp_path / "split.txt", skip_bad=True)
     assert list(skipped) == ["Scenario-A/Brazilian/track_00001"]
     assert [t.track_id for t in splits["val"]] == ["Scenario-A/Brazilian/track_00002"] and not splits["train"]
@@ -152,8 +167,12 @@ def test_annotations_are_read_as_written(tmp_path):
 
 
 def test_build_splits_uses_the_dataset_own_split_file_when_none_is_given(plate_root):
-    (plate_root / "split.txt").write_text("Scenario-A/Brazilian/track_00001 test\n"
-                                          "Scenario-B/Mercosur/track_00004 val\n")
+    (plate_root / "split.txt").write_text(
+        "Scenario-A/Brazilian/track_00001 test\nScenario-B/Mercosur/track_00004 val\n"
+    )
     splits, _ = build_splits(plate_root)
     assert {name: [t.track_id for t in tracks] for name, tracks in splits.items()} == {
-        "train": [], "val": ["Scenario-B/Mercosur/track_00004"], "test": ["Scenario-A/Brazilian/track_00001"]}
+        "train": [],
+        "val": ["Scenario-B/Mercosur/track_00004"],
+        "test": ["Scenario-A/Brazilian/track_00001"],
+    }

@@ -1,4 +1,5 @@
 """`lpasrn predict` on a test set as the benchmark gives it: LR frames only, one submission line per track."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,17 +18,26 @@ from lpasrn.submission import read_submission
 from lpasrn.training.bundle import export_bundle
 from tests.conftest import run_cli
 
-TINY_MODEL = ["model.swinir_embed_dim=16", "model.swinir_num_rstb=1", "model.swinir_num_heads=2",
-              "data.split_file=null"]
+TINY_MODEL = [
+    "model.swinir_embed_dim=16",
+    "model.swinir_num_rstb=1",
+    "model.swinir_num_heads=2",
+    "data.split_file=null",
+]
 
 
 def tiny_bundle(path: Path, ocr_type: str = "slot_cnn", generator_frames: int = 1) -> str:
     """An untrained tiny generator (with pyramid attention) and OCR in a bundle: enough to check what is read."""
-    cfg = load_lpasrn_config("lp_asrn_tiny", [*TINY_MODEL, f"ocr.model_type={ocr_type}",
-                                              f"model.generator_frames={generator_frames}"])
+    cfg = load_lpasrn_config(
+        "lp_asrn_tiny", [*TINY_MODEL, f"ocr.model_type={ocr_type}", f"model.generator_frames={generator_frames}"]
+    )
     torch.manual_seed(0)
-    state = {"generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
-             "ocr": create_model(cfg.ocr.model_type).state_dict(), "stage": 4, "epoch": 0}
+    state = {
+        "generator": build_generator(cfg.model, cfg.data.scale).state_dict(),
+        "ocr": create_model(cfg.ocr.model_type).state_dict(),
+        "stage": 4,
+        "epoch": 0,
+    }
     return export_bundle(state, cfg, path)
 
 
@@ -49,7 +59,8 @@ def lr_only_root(tmp_path: Path) -> Path:
 
 
 def test_a_test_folder_without_hr_frames_or_annotations_predicts_one_line_per_track(
-        bundle, lr_only_root, tmp_path, capsys):
+    bundle, lr_only_root, tmp_path, capsys
+):
     out = tmp_path / "predictions.txt"
     assert lpasrn_run(["predict", "--checkpoint", bundle, "--data", str(lr_only_root), "--out", str(out)]) == 0
     predictions = read_submission(out)
@@ -86,30 +97,37 @@ def test_a_track_folder_without_lr_frames_is_one_line_naming_it(bundle, lr_only_
     empty = lr_only_root / "Scenario-C/Brazilian/track_00099"
     empty.mkdir(parents=True)
     (empty / "hr-001.png").write_bytes(b"")
-    result = run_cli("lpasrn", "predict", "--checkpoint", bundle, "--data", str(lr_only_root), "--out",
-                     str(tmp_path / "p.txt"))
+    result = run_cli(
+        "lpasrn", "predict", "--checkpoint", bundle, "--data", str(lr_only_root), "--out", str(tmp_path / "p.txt")
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"error: {empty}: track folder without LR frames (expected lr-001.png .. "
-                                     "lr-005.png, or .jpg)")
+    assert result.stderr.strip() == (
+        f"error: {empty}: track folder without LR frames (expected lr-001.png .. lr-005.png, or .jpg)"
+    )
     assert not (tmp_path / "p.txt").exists()
 
 
 def test_an_unreadable_frame_is_a_user_error_naming_the_file(bundle, lr_only_root, tmp_path):
     broken = scan_lr_tracks(lr_only_root)[1].lr_paths[2]
     broken.write_bytes(b"not a png")
-    assert lpasrn_run(["predict", "--checkpoint", bundle, "--data", str(lr_only_root), "--out",
-                       str(tmp_path / "p.txt")]) == 2
+    assert (
+        lpasrn_run(["predict", "--checkpoint", bundle, "--data", str(lr_only_root), "--out", str(tmp_path / "p.txt")])
+        == 2
+    )
     assert not (tmp_path / "p.txt").exists()
     with pytest.raises(UserError, match=f"{broken}: cannot read image"):
         predict(load_reader(bundle), lr_only_root, progress=False)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--checkpoint", "{tmp}/missing.pt", "--data", "{data}"], "missing.pt: checkpoint not found"),
-    (["--checkpoint", "{bundle}", "--data", "{tmp}/nowhere"], "nowhere: test folder not found"),
-    (["--checkpoint", "{bundle}", "--data", "{data}", "--fusion", "median"], "--fusion median: expected one of"),
-    (["--onnx", "{tmp}", "--data", "{data}"], "meta.json: not found (write the folder with lpasrn export"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--checkpoint", "{tmp}/missing.pt", "--data", "{data}"], "missing.pt: checkpoint not found"),
+        (["--checkpoint", "{bundle}", "--data", "{tmp}/nowhere"], "nowhere: test folder not found"),
+        (["--checkpoint", "{bundle}", "--data", "{data}", "--fusion", "median"], "--fusion median: expected one of"),
+        (["--onnx", "{tmp}", "--data", "{data}"], "meta.json: not found (write the folder with lpasrn export"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors(bundle, lr_only_root, tmp_path, capsys, argv, message):
     values = {"tmp": tmp_path, "data": lr_only_root, "bundle": bundle}
     argv = [arg.format(**values) for arg in argv]

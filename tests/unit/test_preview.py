@@ -1,4 +1,5 @@
 """The contact sheet reads synthetic and real-format (.jpg) datasets and fails with one-line errors."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Progress lines where no bar can be drawn (files, pipes, Ray Train workers)."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,10 @@ def test_a_line_every_interval_says_how_far_and_how_fast(caplog):
         for batch in progress:
             progress.set_postfix(loss=f"{batch / 10:.4f}")
     lines = [record.getMessage() for record in caplog.records]
-    assert lines == ["stage1-warmup epoch 2: step 2/5 (40%), loss 0.1000, 0.06 steps/s",
-                     "stage1-warmup epoch 2: step 4/5 (80%), loss 0.3000, 0.06 steps/s"]
+    assert lines == [
+        "stage1-warmup epoch 2: step 2/5 (40%), loss 0.1000, 0.06 steps/s",
+        "stage1-warmup epoch 2: step 4/5 (80%), loss 0.3000, 0.06 steps/s",
+    ]
 
 
 def test_every_batch_comes_through_unchanged():

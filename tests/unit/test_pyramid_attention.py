@@ -1,4 +1,5 @@
 """Character Pyramid Attention: shape preserving, differentiable, layout-aware, free when off, near identity at init."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,9 @@ def test_gradients_reach_the_input_and_every_parameter() -> None:
     x = features().requires_grad_()
     module(x).square().mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    without_gradient = [name for name, param in module.named_parameters()
-                        if param.grad is None or param.grad.abs().sum() == 0]
+    without_gradient = [
+        name for name, param in module.named_parameters() if param.grad is None or param.grad.abs().sum() == 0
+    ]
     assert without_gradient == []
 
 
@@ -75,12 +77,21 @@ def test_stroke_filters_start_as_directional_edge_kernels() -> None:
 
 def test_disabled_costs_no_parameters() -> None:
     def generator(enabled: bool) -> SwinIRGenerator:
-        return SwinIRGenerator(scale=2, embed_dim=CHANNELS, depths=(2,), num_heads=2, window_size=4, mlp_ratio=2.0,
-                               num_feat=8, use_pyramid_attention=enabled)
+        return SwinIRGenerator(
+            scale=2,
+            embed_dim=CHANNELS,
+            depths=(2,),
+            num_heads=2,
+            window_size=4,
+            mlp_ratio=2.0,
+            num_feat=8,
+            use_pyramid_attention=enabled,
+        )
 
     enabled, disabled = generator(True), generator(False)
     module_parameters = sum(param.numel() for param in enabled.pyramid_attention.parameters())
     assert disabled.pyramid_attention is None
     assert not [key for key in disabled.state_dict() if "pyramid" in key]
     assert sum(p.numel() for p in enabled.parameters()) - sum(p.numel() for p in disabled.parameters()) == (
-        module_parameters)
+        module_parameters
+    )

@@ -1,4 +1,5 @@
 """The slot CNN OCR: PARSeq's interface, seven slots, layout constraints, and that it actually learns."""
+
 from __future__ import annotations
 
 import pytest

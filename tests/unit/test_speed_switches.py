@@ -1,23 +1,23 @@
 """`train.bf16`, `train.channels_last` and `train.compile` take effect where the engine builds and runs models."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 from lpasrn.config import TrainConfig, load_lpasrn_config
+from lpasrn.model_factory import build_generator, build_ocr
 from lpasrn.training.session import LocalSession
 from lpasrn.training.speed import apply_model_switches, autocast, compile_targets, to_device
 from lpasrn.training.stages import stage_table
 from lpasrn.training.system import PlateSRSystem
-from lpasrn.model_factory import build_generator, build_ocr
 from tests.conftest import tiny_overrides
 
 CPU = torch.device("cpu")
 
 
 def _system(overrides=()):
-    cfg = load_lpasrn_config("lp_asrn_tiny", ["model.swinir_embed_dim=16", "ocr.model_type=parseq_micro",
-                                              *overrides])
+    cfg = load_lpasrn_config("lp_asrn_tiny", ["model.swinir_embed_dim=16", "ocr.model_type=parseq_micro", *overrides])
     generator, ocr = build_generator(cfg.model, cfg.data.scale), build_ocr(cfg.ocr)
     return PlateSRSystem(generator, ocr, stage_table(cfg)[2], cfg.loss), cfg
 
@@ -73,8 +73,10 @@ def test_without_switches_nothing_is_compiled_or_reordered():
 def test_the_stage_trainer_applies_the_switches(synth_plates, tmp_path):
     from lpasrn.training.engine import StageTrainer
 
-    cfg = load_lpasrn_config("lp_asrn_tiny", tiny_overrides(synth_plates, tmp_path, "switches") +
-                             ["train.channels_last=true", "train.compile=true"])
+    cfg = load_lpasrn_config(
+        "lp_asrn_tiny",
+        tiny_overrides(synth_plates, tmp_path, "switches") + ["train.channels_last=true", "train.compile=true"],
+    )
     stage = stage_table(cfg)[1]
     trainer = StageTrainer(cfg, stage, tmp_path / "stage1", LocalSession(tmp_path / "stage1", show_progress=False))
     assert trainer.system.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last)

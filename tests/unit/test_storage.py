@@ -1,4 +1,5 @@
 """Run locations on disk and in an S3-compatible object store (moto on localhost)."""
+
 from __future__ import annotations
 
 import pytest
@@ -81,8 +82,9 @@ def test_list_and_remove_a_tree(where, tmp_path, request):
     assert storage.list_files(root) == [] and not storage.exists(storage.join(root, "b.txt"))
 
 
-def test_a_mirror_at_a_fixed_scratch_folder_pulls_what_is_wanted_and_does_not_send_it_back(s3_bucket, tmp_path,
-                                                                                           monkeypatch):
+def test_a_mirror_at_a_fixed_scratch_folder_pulls_what_is_wanted_and_does_not_send_it_back(
+    s3_bucket, tmp_path, monkeypatch
+):
     location = f"{s3_bucket}/exp"
     storage.write_bytes(storage.join(location, "journal.log"), b"mine")
     storage.write_bytes(storage.join(location, "trial_1", "result.json"), b"{}")

@@ -1,4 +1,5 @@
 """SwinIR generator: shapes for any size, pinned preset sizes, cached shift masks, reference-compatible checkpoints."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,19 @@ TINY_PARAMETERS = 202_197
 
 def tiny_generator(scale: int = 2, **overrides) -> SwinIRGenerator:
     torch.manual_seed(0)
-    settings = dict(scale=scale, embed_dim=16, depths=(2, 2), num_heads=2, window_size=4, mlp_ratio=2.0, num_feat=8,
-                    use_pyramid_attention=True) | overrides
+    settings = (
+        dict(
+            scale=scale,
+            embed_dim=16,
+            depths=(2, 2),
+            num_heads=2,
+            window_size=4,
+            mlp_ratio=2.0,
+            num_feat=8,
+            use_pyramid_attention=True,
+        )
+        | overrides
+    )
     return SwinIRGenerator(**settings).eval()
 
 
@@ -50,9 +62,15 @@ def test_images_smaller_than_the_window_still_work() -> None:
     assert output.shape == (1, 3, 10, 14)
 
 
-@pytest.mark.parametrize(("preset", "expected"), [("swinir_maximum", MAXIMUM_PARAMETERS),
-                                                  ("swinir_lightweight", LIGHTWEIGHT_PARAMETERS),
-                                                  ("swinir_cpu", CPU_PARAMETERS), ("swinir_tiny", TINY_PARAMETERS)])
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("swinir_maximum", MAXIMUM_PARAMETERS),
+        ("swinir_lightweight", LIGHTWEIGHT_PARAMETERS),
+        ("swinir_cpu", CPU_PARAMETERS),
+        ("swinir_tiny", TINY_PARAMETERS),
+    ],
+)
 def test_preset_parameter_counts_are_pinned(preset: str, expected: int) -> None:
     with torch.no_grad():
         generator = GENERATOR_PRESETS[preset].build(scale=2)
@@ -61,11 +79,23 @@ def test_preset_parameter_counts_are_pinned(preset: str, expected: int) -> None:
 
 def test_presets_match_the_seed_configurations() -> None:
     assert GENERATOR_PRESETS["swinir_maximum"] == SwinIRPreset(
-        embed_dim=144, num_rstb=8, num_blocks_per_rstb=3, num_heads=8, window_size=6, mlp_ratio=6.0,
-        use_pyramid_attention=True)
+        embed_dim=144,
+        num_rstb=8,
+        num_blocks_per_rstb=3,
+        num_heads=8,
+        window_size=6,
+        mlp_ratio=6.0,
+        use_pyramid_attention=True,
+    )
     assert GENERATOR_PRESETS["swinir_lightweight"] == SwinIRPreset(
-        embed_dim=96, num_rstb=4, num_blocks_per_rstb=2, num_heads=6, window_size=8, mlp_ratio=4.0,
-        use_pyramid_attention=False)
+        embed_dim=96,
+        num_rstb=4,
+        num_blocks_per_rstb=2,
+        num_heads=6,
+        window_size=8,
+        mlp_ratio=4.0,
+        use_pyramid_attention=False,
+    )
 
 
 def test_a_preset_builds_its_generator_with_the_overrides_given() -> None:
@@ -102,10 +132,23 @@ def test_masks_and_derived_indices_stay_out_of_the_state_dict() -> None:
 def test_state_dict_uses_the_reference_swinir_names() -> None:
     keys = set(tiny_generator(use_pyramid_attention=False).state_dict())
     block = "layers.1.residual_group.blocks.1."
-    expected = {"conv_first.weight", "patch_embed.norm.weight", f"{block}norm1.weight", f"{block}attn.qkv.weight",
-                f"{block}attn.proj.weight", f"{block}attn.relative_position_bias_table", f"{block}norm2.bias",
-                f"{block}mlp.fc1.weight", f"{block}mlp.fc2.bias", "layers.0.conv.weight", "norm.weight",
-                "conv_after_body.weight", "conv_before_upsample.0.weight", "upsample.0.weight", "conv_last.weight"}
+    expected = {
+        "conv_first.weight",
+        "patch_embed.norm.weight",
+        f"{block}norm1.weight",
+        f"{block}attn.qkv.weight",
+        f"{block}attn.proj.weight",
+        f"{block}attn.relative_position_bias_table",
+        f"{block}norm2.bias",
+        f"{block}mlp.fc1.weight",
+        f"{block}mlp.fc2.bias",
+        "layers.0.conv.weight",
+        "norm.weight",
+        "conv_after_body.weight",
+        "conv_before_upsample.0.weight",
+        "upsample.0.weight",
+        "conv_last.weight",
+    }
     assert expected <= keys
 
 
@@ -114,8 +157,16 @@ def test_state_dict_round_trip_gives_identical_outputs(tmp_path) -> None:
     path = tmp_path / "generator.pt"
     torch.save(source.state_dict(), path)
     torch.manual_seed(123)
-    restored = SwinIRGenerator(scale=2, embed_dim=16, depths=(2, 2), num_heads=2, window_size=4, mlp_ratio=2.0,
-                               num_feat=8, use_pyramid_attention=True).eval()
+    restored = SwinIRGenerator(
+        scale=2,
+        embed_dim=16,
+        depths=(2, 2),
+        num_heads=2,
+        window_size=4,
+        mlp_ratio=2.0,
+        num_feat=8,
+        use_pyramid_attention=True,
+    ).eval()
     restored.load_state_dict(torch.load(path, weights_only=True))
     images = lr_batch(17, 50)
     with torch.no_grad():
@@ -170,8 +221,9 @@ def test_without_skip_a_zero_residual_is_the_mean_like_the_reference() -> None:
 def test_gradients_reach_every_parameter() -> None:
     generator = tiny_generator().train()
     generator(lr_batch(10, 18)).square().mean().backward()
-    without_gradient = [name for name, param in generator.named_parameters()
-                        if param.grad is None or not param.grad.abs().sum() > 0]
+    without_gradient = [
+        name for name, param in generator.named_parameters() if param.grad is None or not param.grad.abs().sum() > 0
+    ]
     assert without_gradient == []
 
 
@@ -185,13 +237,14 @@ def reference_order_output(generator: SwinIRGenerator, lr: torch.Tensor) -> torc
     x = generator.conv_after_body(generator.forward_features(x)) + x
     x = generator.conv_last(generator.upsample(generator.conv_before_upsample(x)))
     x = x / generator.img_range + generator.mean
-    return x[..., :height * generator.scale, :width * generator.scale]
+    return x[..., : height * generator.scale, : width * generator.scale]
 
 
 @pytest.mark.parametrize(("lr_size", "window_size"), [((16, 48), 6), ((17, 50), 8)])
 def test_padded_inputs_give_the_reference_swinir_output(lr_size: tuple[int, int], window_size: int) -> None:
-    generator = tiny_generator(window_size=window_size, bicubic_skip=False, use_pyramid_attention=False,
-                               img_range=255.0)
+    generator = tiny_generator(
+        window_size=window_size, bicubic_skip=False, use_pyramid_attention=False, img_range=255.0
+    )
     images = lr_batch(*lr_size)
     with torch.no_grad():
         torch.testing.assert_close(generator(images), reference_order_output(generator, images))

@@ -1,4 +1,5 @@
 """The plate synthesiser writes the real dataset layout, deterministically and all-or-nothing."""
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,9 @@ def test_annotations_match_folder_layout_and_image_geometry(dataset: tuple[Path,
             assert hr[:, 0].min() > -2 and hr[:, 0].max() < 98 and hr[:, 1].min() > -2 and hr[:, 1].max() < 34
 
 
-@pytest.mark.parametrize("layout, expected", [("brazilian", {"Brazilian"}), ("mercosur", {"Mercosur"}),
-                                              ("Mixed", {"Brazilian", "Mercosur"})])
+@pytest.mark.parametrize(
+    "layout, expected", [("brazilian", {"Brazilian"}), ("mercosur", {"Mercosur"}), ("Mixed", {"Brazilian", "Mercosur"})]
+)
 def test_layout_choice_sets_every_track(layout: str, expected: set[str]) -> None:
     cfg = SynthConfig(tracks=200, layout=layout)
     layouts = [plan_track(cfg, i)[0].layout for i in range(cfg.tracks)]
@@ -105,11 +107,18 @@ def test_split_file_lists_every_track_once_sorted(dataset: tuple[Path, synth.Syn
     assert counts == summary.splits == {"train": 8, "val": 1, "test": 1}
 
 
-@pytest.mark.parametrize("total, ratios, expected", [
-    (1, (0.8, 0.1, 0.1), (1, 0, 0)), (2, (0.8, 0.1, 0.1), (2, 0, 0)), (3, (0.8, 0.1, 0.1), (1, 1, 1)),
-    (10, (0.8, 0.1, 0.1), (8, 1, 1)), (100, (0.7, 0.2, 0.1), (70, 20, 10)), (5, (0.9, 0.0, 0.1), (4, 0, 1)),
-    (4, (0.1, 0.45, 0.45), (1, 1, 2)),
-])
+@pytest.mark.parametrize(
+    "total, ratios, expected",
+    [
+        (1, (0.8, 0.1, 0.1), (1, 0, 0)),
+        (2, (0.8, 0.1, 0.1), (2, 0, 0)),
+        (3, (0.8, 0.1, 0.1), (1, 1, 1)),
+        (10, (0.8, 0.1, 0.1), (8, 1, 1)),
+        (100, (0.7, 0.2, 0.1), (70, 20, 10)),
+        (5, (0.9, 0.0, 0.1), (4, 0, 1)),
+        (4, (0.1, 0.45, 0.45), (1, 1, 2)),
+    ],
+)
 def test_split_counts(total: int, ratios: tuple[float, float, float], expected: tuple[int, int, int]) -> None:
     assert split_counts(total, ratios) == expected
 
@@ -162,7 +171,7 @@ def stem_width(char: str, height: int, width: int, style: str) -> float:
     """Median width of the ink runs in the rows at 30-40 % of the height: the vertical stems' weight."""
     ink = glyph_in_a_cell(char, height, width, style) > 0.5
     runs = []
-    for row in ink[int(height * 0.3):int(height * 0.4)]:
+    for row in ink[int(height * 0.3) : int(height * 0.4)]:
         edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))
         runs += list(edges[1::2] - edges[::2])
     return float(np.median(runs))
@@ -187,7 +196,7 @@ def test_every_glyph_of_the_charset_differs_from_every_other_at_plate_resolution
 
     glyphs = {char: at_plate_size(char) for char in CHARSET}
     assert all(0.05 < glyph.mean() < 0.6 for glyph in glyphs.values())  # never blank, never a filled cell
-    closest = min((np.abs(glyphs[a] - glyphs[b]).mean(), a, b) for i, a in enumerate(CHARSET) for b in CHARSET[i + 1:])
+    closest = min((np.abs(glyphs[a] - glyphs[b]).mean(), a, b) for i, a in enumerate(CHARSET) for b in CHARSET[i + 1 :])
     assert closest[0] > 0.04, closest
 
 
@@ -225,11 +234,19 @@ def test_a_failed_run_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kwargs, flag", [
-    ({"tracks": 0}, "--tracks"), ({"layout": "french"}, "--layout"), ({"scale": 5}, "--scale"),
-    ({"hr_size": (8, 96)}, "--hr-size"), ({"hr_size": (30, 96), "scale": 4}, "--hr-size"),
-    ({"frames": 0}, "--frames"), ({"split_ratios": (0.5, 0.5, 0.5)}, "--split-ratios"), ({"seed": -1}, "--seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, flag",
+    [
+        ({"tracks": 0}, "--tracks"),
+        ({"layout": "french"}, "--layout"),
+        ({"scale": 5}, "--scale"),
+        ({"hr_size": (8, 96)}, "--hr-size"),
+        ({"hr_size": (30, 96), "scale": 4}, "--hr-size"),
+        ({"frames": 0}, "--frames"),
+        ({"split_ratios": (0.5, 0.5, 0.5)}, "--split-ratios"),
+        ({"seed": -1}, "--seed"),
+    ],
+)
 def test_bad_arguments_raise_user_errors(kwargs: dict, flag: str) -> None:
     with pytest.raises(UserError, match=re.escape(flag)) as info:
         SynthConfig(**{"tracks": 1, **kwargs})

@@ -1,4 +1,5 @@
 """The heldout plate style: the same tracks rendered unlike training, deterministically, and still legible."""
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,10 @@ def test_each_style_has_its_own_typeface_and_glyphs() -> None:
 
 def test_heldout_plate_art_differs_from_standard() -> None:
     for layout, text in (("Brazilian", "ABC1234"), ("Mercosur", "ABC1D23")):
-        plates = [np.asarray(synth.render_plate(text, layout, (32, 96), np.random.default_rng(0), style), float)
-                  for style in ("standard", "heldout")]
+        plates = [
+            np.asarray(synth.render_plate(text, layout, (32, 96), np.random.default_rng(0), style), float)
+            for style in ("standard", "heldout")
+        ]
         assert np.abs(plates[0] - plates[1]).mean() > 10
 
 
@@ -97,8 +100,8 @@ def test_motion_kernel_is_a_centred_normalised_line(length: float, angle: float)
     along = (cols - centre) * np.cos(angle) + (rows - centre) * np.sin(angle)
     across = (rows - centre) * np.cos(angle) - (cols - centre) * np.sin(angle)
     # A line of length L has an RMS half-length of L / sqrt(12); bilinear splatting widens it by under half a pixel.
-    assert length / np.sqrt(12) < np.sqrt((kernel * along ** 2).sum()) < length / np.sqrt(12) + 0.35
-    assert np.sqrt((kernel * across ** 2).sum()) < 0.45
+    assert length / np.sqrt(12) < np.sqrt((kernel * along**2).sum()) < length / np.sqrt(12) + 0.35
+    assert np.sqrt((kernel * across**2).sum()) < 0.45
 
 
 def test_convolve_with_a_delta_kernel_changes_nothing() -> None:
@@ -115,8 +118,7 @@ def test_a_bad_style_is_a_user_error() -> None:
     assert SynthConfig(tracks=1, style=" HeldOut ").style == "heldout"
 
 
-def test_a_bad_style_on_the_command_line_is_one_line_exit_2(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_style_on_the_command_line_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert lpasrn_run(["synth", "--out", str(tmp_path / "x"), "--tracks", "1", "--style", "fancy"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--style" in err
@@ -128,8 +130,10 @@ def test_the_command_line_writes_a_heldout_dataset(tmp_path: Path, capsys: pytes
     assert lpasrn_run(["synth", "--out", str(out), "--tracks", "2", "--frames", "1", "--style", "heldout"]) == 0
     assert "wrote 2 tracks" in capsys.readouterr().out
     assert "heldout style" in (out / "split.txt").read_text(encoding="utf-8").splitlines()[0]
-    assert all(json.loads(path.read_text(encoding="utf-8"))["style"] == "heldout"
-               for path in out.glob("*/*/*/annotations.json"))
+    assert all(
+        json.loads(path.read_text(encoding="utf-8"))["style"] == "heldout"
+        for path in out.glob("*/*/*/annotations.json")
+    )
 
 
 def test_a_test_only_set_has_no_split_file_and_is_scored_whole(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """The varied training style: typefaces and LR degradations drawn per track and frame, never heldout's typeface."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Plates rendered on the fly: deterministic per (seed, index), fresh every epoch, disjoint across ranks."""
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,9 @@ def test_every_epoch_draws_new_plates_and_ranks_share_them_without_overlap():
 def test_loader_workers_render_the_same_batches_as_the_main_process():
     dataset, sampler = SyntheticPlateDataset(6, (16, 48), 2, seed=3), FreshPlateSampler(6)
     sampler.set_epoch(2)
-    batches = [next(iter(DataLoader(dataset, sampler=sampler, batch_size=6, num_workers=workers)))
-               for workers in (0, 2)]
+    batches = [
+        next(iter(DataLoader(dataset, sampler=sampler, batch_size=6, num_workers=workers))) for workers in (0, 2)
+    ]
     assert batches[0]["text"] == batches[1]["text"] and torch.equal(batches[0]["hr"], batches[1]["hr"])
     assert batches[0]["index"].tolist() == list(range(12, 18))
 

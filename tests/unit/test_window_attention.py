@@ -1,4 +1,5 @@
 """Window attention computes the paper's SoftMax(Q K^T / sqrt(d) + B + mask) V, whatever kernel runs it."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ def paper_attention(attention: WindowAttention, windows: torch.Tensor, mask: tor
     batch, num_windows, tokens, channels = windows.shape
     heads, head_dim = attention.num_heads, channels // attention.num_heads
     q, k, v = attention.qkv(windows).view(batch, num_windows, tokens, 3, heads, head_dim).permute(3, 0, 1, 4, 2, 5)
-    scores = q @ k.transpose(-2, -1) / head_dim ** 0.5 + attention.relative_position_bias()
+    scores = q @ k.transpose(-2, -1) / head_dim**0.5 + attention.relative_position_bias()
     if mask is not None:
         scores = scores + mask  # [num_windows, 1, N, N] against [B, num_windows, heads, N, N]
     out = scores.softmax(-1) @ v

@@ -1,4 +1,5 @@
 """Every registered architecture: builds for 10/100/11 classes in grey and RGB, trains a step, fits INT8 rules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,16 +47,28 @@ def test_builds_for_every_class_count_and_colour_and_trains_a_step(name):
 @pytest.mark.parametrize("name", list_models())
 def test_layer_pattern_is_quantization_friendly(name):
     model = build_model(name, (32, 20, 1), 10)
-    for index, layer in enumerate(model.layers):
+    for layer in model.layers:
         if isinstance(layer, CONV_LAYERS):
             assert layer.get_config()["activation"] == "linear", f"{layer.name} fuses its activation"
             consumers = [node.operation for node in layer._outbound_nodes]
-            assert all(isinstance(c, keras.layers.BatchNormalization) for c in consumers), \
+            assert all(isinstance(c, keras.layers.BatchNormalization) for c in consumers), (
                 f"{layer.name} is not followed by BatchNormalization"
-        allowed = (keras.layers.InputLayer, keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                   keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.MaxPooling2D,
-                   keras.layers.GlobalAveragePooling2D, keras.layers.Flatten, keras.layers.Dense,
-                   keras.layers.Dropout, keras.layers.Add, keras.layers.Concatenate, keras.layers.Softmax)
+            )
+        allowed = (
+            keras.layers.InputLayer,
+            keras.layers.Conv2D,
+            keras.layers.DepthwiseConv2D,
+            keras.layers.BatchNormalization,
+            keras.layers.ReLU,
+            keras.layers.MaxPooling2D,
+            keras.layers.GlobalAveragePooling2D,
+            keras.layers.Flatten,
+            keras.layers.Dense,
+            keras.layers.Dropout,
+            keras.layers.Add,
+            keras.layers.Concatenate,
+            keras.layers.Softmax,
+        )
         assert isinstance(layer, allowed), f"{layer.name}: {type(layer).__name__} is not an INT8-friendly layer"
 
 
@@ -69,9 +82,18 @@ def test_size_fits_its_target(name):
 
 
 def test_registry_lists_the_original_families():
-    expected = {"digit_recognizer_v3", "digit_recognizer_v4", "digit_recognizer_v6", "digit_recognizer_v7",
-                "digit_recognizer_v12", "digit_recognizer_v15", "digit_recognizer_v16", "digit_recognizer_v17",
-                "original_haverland", "high_accuracy_validator"}
+    expected = {
+        "digit_recognizer_v3",
+        "digit_recognizer_v4",
+        "digit_recognizer_v6",
+        "digit_recognizer_v7",
+        "digit_recognizer_v12",
+        "digit_recognizer_v15",
+        "digit_recognizer_v16",
+        "digit_recognizer_v17",
+        "original_haverland",
+        "high_accuracy_validator",
+    }
     assert expected <= set(list_models())
     assert list_models().index("digit_recognizer_v3") < list_models().index("digit_recognizer_v12")
 

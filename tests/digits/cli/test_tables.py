@@ -1,4 +1,5 @@
 """Terminal tables: numbers right-aligned under their header, text left-aligned, missing values as `-`."""
+
 from __future__ import annotations
 
 from digits.cli.tables import format_table

@@ -1,4 +1,5 @@
 """Augmentation: random per image and per batch inside tf.data, off when disabled, ranges from the config."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Data sources: every folder layout, weighted mixing, validation split, and one-line errors naming the file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -115,8 +116,10 @@ def test_augmented_batches_stay_in_range(sklearn_root):
 def test_weighted_mixing_follows_weights(tmp_path):
     from digits.data.sources import LabelledImages
 
-    parts = [LabelledImages(np.full((20, 32, 20, 1), value, np.uint8), np.full(20, label, np.int32), str(label))
-             for label, value in ((0, 0), (1, 255))]
+    parts = [
+        LabelledImages(np.full((20, 32, 20, 1), value, np.uint8), np.full(20, label, np.int32), str(label))
+        for label, value in ((0, 0), (1, 255))
+    ]
     labels = np.array([int(y) for _, y in mixed_stream(parts, [3.0, 1.0], seed=1).take(2000)])
     assert 0.70 < np.mean(labels == 0) < 0.80
 

@@ -1,4 +1,5 @@
 """digits synth: reproducible meter-wheel digits whose labels, classes and layout the data loader accepts."""
+
 from __future__ import annotations
 
 import re
@@ -73,9 +74,14 @@ def test_classes_are_visibly_different():
     assert np.mean(predicted == y[300:]) > 0.4
 
 
-@pytest.mark.parametrize("spec, message", [(SynthSpec(count=0), "--count"),
-                                           (SynthSpec(count=5, nb_classes=11), "--classes"),
-                                           (SynthSpec(count=5, channels=2), "--channels")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (SynthSpec(count=0), "--count"),
+        (SynthSpec(count=5, nb_classes=11), "--classes"),
+        (SynthSpec(count=5, channels=2), "--channels"),
+    ],
+)
 def test_bad_arguments_are_user_errors(tmp_path, spec, message):
     with pytest.raises(UserError, match=message):
         write_dataset(tmp_path / "out", spec)

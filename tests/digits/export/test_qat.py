@@ -1,4 +1,5 @@
 """Quantization-aware training: the tf-keras rebuild is the same network, and QAT exports a working INT8 model."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ def test_tf_keras_rebuild_computes_the_same_function(name):
     images = np.random.default_rng(2).random((4, 32, 20, 3), dtype=np.float32)
     legacy = to_tf_keras(model, cfg)
     assert type(legacy).__module__.startswith("tf_keras")
-    np.testing.assert_allclose(legacy(images, training=False).numpy(), model(images, training=False).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(legacy(images, training=False).numpy(), model(images, training=False).numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("epochs, expected", [(1, 1), (3, 1), (20, 4), (100, 10)])
@@ -37,9 +37,17 @@ def test_qat_fine_tunes_a_fifth_of_the_epochs(epochs, expected):
 
 def test_use_qat_trains_and_exports_int8(tmp_path):
     import_sklearn_digits(tmp_path / "sk")
-    cfg = load_digits_config(None, [f"data_sources=[{{path: '{tmp_path / 'sk'}', weight: 1}}]",
-                                    f"export_dir={tmp_path / 'out'}", "model_architecture=digit_recognizer_v6",
-                                    "epochs=3", "learning_rate=0.003", "use_qat=true"])
+    cfg = load_digits_config(
+        None,
+        [
+            f"data_sources=[{{path: '{tmp_path / 'sk'}', weight: 1}}]",
+            f"export_dir={tmp_path / 'out'}",
+            "model_architecture=digit_recognizer_v6",
+            "epochs=3",
+            "learning_rate=0.003",
+            "use_qat=true",
+        ],
+    )
     result = train_and_export(cfg, verbose=0)
     folder = tmp_path / "out" / "10cls_GRAY" / "digit_recognizer_v6"
     assert result.quantization == "qat" and result.location == str(folder)

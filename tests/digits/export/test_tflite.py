@@ -1,4 +1,5 @@
 """TFLite export: float files match Keras, INT8 files agree with float, evaluation reports size and latency."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,16 @@ def trained(tmp_path_factory):
     """digit_recognizer_v4 trained briefly on scikit-learn's digits (train split), validated on its test split."""
     base = tmp_path_factory.mktemp("digits-export")
     import_sklearn_digits(base / "sk")
-    cfg = load_digits_config(None, [f"data_sources=[{{path: '{base / 'sk'}', weight: 1}}]",
-                                    f"export_dir={base / 'out'}", "model_architecture=digit_recognizer_v4",
-                                    "epochs=4", "learning_rate=0.003"])
+    cfg = load_digits_config(
+        None,
+        [
+            f"data_sources=[{{path: '{base / 'sk'}', weight: 1}}]",
+            f"export_dir={base / 'out'}",
+            "model_architecture=digit_recognizer_v4",
+            "epochs=4",
+            "learning_rate=0.003",
+        ],
+    )
     return train_model(cfg, verbose=0)
 
 
@@ -63,8 +71,9 @@ def test_int8_model_is_full_integer_with_uint8_io(trained, tmp_path):
 
 
 def test_esp_dl_io_is_int8(trained, tmp_path):
-    path = export_int8_tflite(trained.model, trained.data.representative_images(16), tmp_path / "e.tflite",
-                              io_type="int8")
+    path = export_int8_tflite(
+        trained.model, trained.data.representative_images(16), tmp_path / "e.tflite", io_type="int8"
+    )
     interpreter = load_interpreter(path)
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
     assert interpreter.get_output_details()[0]["dtype"] == np.int8

@@ -5,6 +5,7 @@ user gets one line saying what to install.
 TensorFlow is imported by the tests, not by this module: importing it before torchvision (which the lpasrn test
 modules collected after this one import) crashes the process in triton's native library.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,16 @@ def sklearn_root(tmp_path_factory):
 
 
 def espdl_config(root, out, *extra: str):
-    return load_digits_config(None, [f"data_sources=[{{path: '{root}', weight: 1}}]", f"export_dir={out}",
-                                     f"model_architecture={MODEL}", "esp_dl_quantize=true", *extra])
+    return load_digits_config(
+        None,
+        [
+            f"data_sources=[{{path: '{root}', weight: 1}}]",
+            f"export_dir={out}",
+            f"model_architecture={MODEL}",
+            "esp_dl_quantize=true",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +58,9 @@ def exported(sklearn_root, tmp_path_factory):
     limit_threads(1)
     from digits.workflow.run import train_and_export
 
-    cfg = espdl_config(sklearn_root, tmp_path_factory.mktemp("out"), "epochs=3", "learning_rate=0.003",
-                       "esp_dl_target=esp32s3")
+    cfg = espdl_config(
+        sklearn_root, tmp_path_factory.mktemp("out"), "epochs=3", "learning_rate=0.003", "esp_dl_target=esp32s3"
+    )
     run = train_and_export(cfg, verbose=0)
     return cfg, run, cfg.export_dir / cfg.export_group / MODEL
 
@@ -68,8 +78,14 @@ def test_workflow_writes_the_espdl_and_its_metrics(exported):
     assert run.files["espdl"] == name and run.location == str(folder)
     assert_espdl_file(folder / name)
     assert {p.name for p in folder.iterdir()} == {  # no ONNX, ESP-PPQ side files or temporary folder left
-        "best_model.keras", f"{MODEL}_float.tflite", f"{MODEL}_quantized.tflite", name, "training_history.png",
-        "metrics.json", "config.resolved.yaml"}
+        "best_model.keras",
+        f"{MODEL}_float.tflite",
+        f"{MODEL}_quantized.tflite",
+        name,
+        "training_history.png",
+        "metrics.json",
+        "config.resolved.yaml",
+    }
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["files"]["espdl"] == name and saved["espdl_target"] == "esp32s3"
     assert saved["espdl_size_bytes"] == (folder / name).stat().st_size
@@ -90,8 +106,15 @@ def test_esp32p4_export_of_the_same_model(exported, tmp_path):
     cfg, run, folder = exported
     model = keras.models.load_model(folder / "best_model.keras")
     data = build_datasets(cfg)
-    result = export_espdl(model, data.representative_images(100, cfg.seed), tmp_path, MODEL, "esp32p4",
-                          to_float(data.validation_set.images), data.validation_set.labels)
+    result = export_espdl(
+        model,
+        data.representative_images(100, cfg.seed),
+        tmp_path,
+        MODEL,
+        "esp32p4",
+        to_float(data.validation_set.images),
+        data.validation_set.labels,
+    )
     assert result.path == tmp_path / f"{MODEL}_esp32p4.espdl"
     assert [p.name for p in tmp_path.iterdir()] == [result.path.name]
     assert_espdl_file(result.path)
@@ -116,8 +139,18 @@ def test_missing_package_stops_the_run_before_training(missing_package, sklearn_
     with pytest.raises(UserError) as raised:
         check_run(espdl_config(sklearn_root, tmp_path))
     assert_one_line_install_hint(str(raised.value), missing_package)
-    assert digits_run(["train", "--set", f"data_sources=[{{path: '{sklearn_root}', weight: 1}}]",
-                       f"export_dir={tmp_path}", "esp_dl_quantize=true"]) == 2
+    assert (
+        digits_run(
+            [
+                "train",
+                "--set",
+                f"data_sources=[{{path: '{sklearn_root}', weight: 1}}]",
+                f"export_dir={tmp_path}",
+                "esp_dl_quantize=true",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert_one_line_install_hint(err, missing_package)
     assert err.startswith("error: esp_dl_quantize needs")
@@ -141,8 +174,9 @@ def test_failed_quantization_keeps_the_previous_file_and_leaves_nothing_else(tmp
             fh.write(b"EDL2 half-written")
         raise RuntimeError("calibration failed")
 
-    monkeypatch.setattr(espdl, "_require_packages",
-                        lambda: (tf2onnx, quantize_and_fail, esp_api.QuantizationSettingFactory))
+    monkeypatch.setattr(
+        espdl, "_require_packages", lambda: (tf2onnx, quantize_and_fail, esp_api.QuantizationSettingFactory)
+    )
     previous = tmp_path / f"{MODEL}_esp32s3.espdl"
     previous.write_bytes(b"previous export")
     with pytest.raises(RuntimeError, match="calibration failed"):

@@ -1,6 +1,7 @@
 """`digits tune` on the shared local Ray: tiny real data, tiny spaces, every output, one line per trial, no
 configuration trained twice, the budget kept, Ctrl-C (finished trials already in the table) then --resume
 (the interrupted trial continues from its checkpoint), and `experiments analyze` on the result."""
+
 from __future__ import annotations
 
 import json
@@ -33,13 +34,27 @@ def small_digits(root: Path, train: int = 300, test: int = 100) -> Path:
 def tune_file(path: Path, data: Path, storage: Path, **settings) -> Path:
     """A tune YAML with one architecture and one-value knobs except `optimizers` and `focal_gamma`; no rungs
     (grace_period = epochs_per_trial), so every trial finishes and the tests do not depend on who is cut."""
-    spec = {"name": "t", "storage_path": str(storage), "num_samples": 6, "max_concurrent": 2, "cpus_per_trial": 1,
-            "epochs_per_trial": 2, "eval_images": 50,
-            "space": {"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
-                      "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0, 2.0],
-                      "focal_alpha": [0.25], "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]},
-            "base": {"epochs": 1, "data_sources": [{"path": str(data), "weight": 1}],
-                     "augmentation": {"enabled": False}}}
+    spec = {
+        "name": "t",
+        "storage_path": str(storage),
+        "num_samples": 6,
+        "max_concurrent": 2,
+        "cpus_per_trial": 1,
+        "epochs_per_trial": 2,
+        "eval_images": 50,
+        "space": {
+            "architectures": ["digit_recognizer_v6"],
+            "optimizers": ["adam", "sgd"],
+            "learning_rate": [0.003],
+            "batch_size": [32],
+            "focal_gamma": [0.0, 2.0],
+            "focal_alpha": [0.25],
+            "label_smoothing": [0.0],
+            "dropout": [0.2],
+            "quantization": ["ptq"],
+        },
+        "base": {"epochs": 1, "data_sources": [{"path": str(data), "weight": 1}], "augmentation": {"enabled": False}},
+    }
     spec.update(settings)
     spec.setdefault("grace_period", spec["epochs_per_trial"])
     path.write_text(yaml.safe_dump(spec))
@@ -56,8 +71,9 @@ def cli_env(ray_head) -> dict:
 
 def interrupt_when(command: list[str], env: dict, ready, poll_s: float = 0.2) -> tuple[int, str]:
     """Start `command`; Ctrl-C it once `ready()` (or once it has ended, or after TIMEOUT_S); its exit code, stderr."""
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None and not ready():
         time.sleep(poll_s)
@@ -76,16 +92,27 @@ def tuned(ray_head, data, tmp_path_factory):
     """6 proposed trials, 2 at a time, over a space of 4 distinct configurations; accuracy and size objectives."""
     work = tmp_path_factory.mktemp("tune-run")
     config = tune_file(work / "tune.yaml", data, work / "runs", objective="multi")
-    done = subprocess.run(digits_cmd("tune", "--config", str(config)), env=cli_env(ray_head), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = subprocess.run(
+        digits_cmd("tune", "--config", str(config)),
+        env=cli_env(ray_head),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return work / "runs" / "t", done
 
 
 def test_tune_writes_every_output(tuned):
     exp_dir, done = tuned
-    for name in ("best_hyperparameters.json", "best_hyperparameters.yaml", "best_config.yaml",
-                 "detailed_tuning_results.csv", "detailed_tuning_results.parquet"):
+    for name in (
+        "best_hyperparameters.json",
+        "best_hyperparameters.yaml",
+        "best_config.yaml",
+        "detailed_tuning_results.csv",
+        "detailed_tuning_results.parquet",
+    ):
         assert (exp_dir / name).is_file(), name
     best_dir = exp_dir / "best_model" / "10cls_GRAY" / "digit_recognizer_v6"
     for name in ("best_model.keras", "digit_recognizer_v6_quantized.tflite", "metrics.json"):
@@ -137,21 +164,44 @@ def test_no_configuration_is_trained_twice(tuned):
 
 def test_analyze_writes_plots_and_table(tuned, tmp_path):
     exp_dir, _ = tuned
-    done = subprocess.run([sys.executable, "-m", "experiments", "analyze", str(exp_dir), "--out", str(tmp_path)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments", "analyze", str(exp_dir), "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert {p.name for p in tmp_path.glob("*.png")} >= {"learning_curves.png", "pareto_accuracy_vs_size.png",
-                                                        "parallel_coordinates.png"}
+    assert {p.name for p in tmp_path.glob("*.png")} >= {
+        "learning_curves.png",
+        "pareto_accuracy_vs_size.png",
+        "parallel_coordinates.png",
+    }
     assert done.stdout.splitlines()[0].split()[:2] == ["rank", "trial_id"]
 
 
 def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(ray_head, data, tmp_path):
     """A budget of two 4-epoch trials; Ctrl-C once the first has finished and the second has a checkpoint."""
-    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs", budget_epochs=8, num_samples=None,
-                       max_concurrent=1, epochs_per_trial=4, train_best=False,
-                       space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
-                              "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0],
-                              "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]})
+    config = tune_file(
+        tmp_path / "tune.yaml",
+        data,
+        tmp_path / "runs",
+        budget_epochs=8,
+        num_samples=None,
+        max_concurrent=1,
+        epochs_per_trial=4,
+        train_best=False,
+        space={
+            "architectures": ["digit_recognizer_v6"],
+            "optimizers": ["adam", "sgd"],
+            "learning_rate": [0.003],
+            "batch_size": [32],
+            "focal_gamma": [0.0],
+            "label_smoothing": [0.0],
+            "dropout": [0.2],
+            "quantization": ["ptq"],
+        },
+    )
     exp_dir = tmp_path / "runs" / "t"
     cache = exp_dir / "unique_results.json"
 
@@ -160,19 +210,28 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
 
     def second_trial_checkpointed() -> bool:
         done = finished()
-        return bool(done) and any(folder.name.split("_")[2] not in done and any(folder.glob("checkpoint_*"))
-                                  for folder in exp_dir.glob("run_trial_*"))
+        return bool(done) and any(
+            folder.name.split("_")[2] not in done and any(folder.glob("checkpoint_*"))
+            for folder in exp_dir.glob("run_trial_*")
+        )
 
-    returncode, err = interrupt_when(digits_cmd("tune", "--config", str(config)), cli_env(ray_head),
-                                     second_trial_checkpointed)
+    returncode, err = interrupt_when(
+        digits_cmd("tune", "--config", str(config)), cli_env(ray_head), second_trial_checkpointed
+    )
     assert returncode == 130, err[-3000:]
     finished_before = finished()
     assert len(finished_before) == 1
     partial = pd.read_csv(exp_dir / "detailed_tuning_results.csv")  # written when the first trial ended
     assert list(partial["trial_id"]) == list(finished_before) and list(partial["outcome"]) == ["finished"]
 
-    resumed = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
-                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
+    resumed = subprocess.run(
+        digits_cmd("tune", "--config", str(config), "--resume"),
+        env=cli_env(ray_head),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = read_trainings(exp_dir)
     assert len({entry["key"] for entry in runs}) == 2
@@ -188,8 +247,14 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
 
 def test_resume_without_an_experiment_is_a_user_error(ray_head, data, tmp_path):
     config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "runs")
-    done = subprocess.run(digits_cmd("tune", "--config", str(config), "--resume"), env=cli_env(ray_head),
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        digits_cmd("tune", "--config", str(config), "--resume"),
+        env=cli_env(ray_head),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no Tune experiment to resume" in done.stderr
 
@@ -201,11 +266,25 @@ def test_ray_job_submit_tunes_with_data_uploaded_in_the_working_dir(ray_head, da
 
     job_dir = tmp_path / "job"
     shutil.copytree(data, job_dir / "sk")
-    tune_file(job_dir / "tune.yaml", Path("sk"), tmp_path / "runs", num_samples=1, max_concurrent=1,
-              epochs_per_trial=1, train_best=False,
-              space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam"], "learning_rate": [0.003],
-                     "batch_size": [32], "focal_gamma": [0.0], "label_smoothing": [0.0], "dropout": [0.2],
-                     "quantization": ["ptq"]})
+    tune_file(
+        job_dir / "tune.yaml",
+        Path("sk"),
+        tmp_path / "runs",
+        num_samples=1,
+        max_concurrent=1,
+        epochs_per_trial=1,
+        train_best=False,
+        space={
+            "architectures": ["digit_recognizer_v6"],
+            "optimizers": ["adam"],
+            "learning_rate": [0.003],
+            "batch_size": [32],
+            "focal_gamma": [0.0],
+            "label_smoothing": [0.0],
+            "dropout": [0.2],
+            "quantization": ["ptq"],
+        },
+    )
     done = submit_job(ray_head, "digits", "tune", "--config", "tune.yaml", working_dir=job_dir, timeout=TIMEOUT_S)
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "succeeded" in output, output[-3000:]

@@ -2,6 +2,7 @@
 every output in the bucket, Ctrl-C then --resume from the bucket (the interrupted trial continues from its
 checkpoint), the study opened from the bucket and from a downloaded journal, and no scratch folder left behind.
 Trials run on the shared local Ray head, whose nodes have the S3 settings in their environment."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,7 @@ import yaml
 from digits.tuning.trainable import read_trainings
 from experiments import storage
 from tests.conftest import REPO_ROOT
-from tests.digits.integration.test_tune import (TIMEOUT_S, cli_env, digits_cmd, interrupt_when, small_digits,
-                                                tune_file)
+from tests.digits.integration.test_tune import TIMEOUT_S, cli_env, digits_cmd, interrupt_when, small_digits, tune_file
 
 EPOCHS = 3  # checkpoints after epochs 1 and 2: time to interrupt the second trial mid-way
 
@@ -27,11 +27,26 @@ def read_table(location: str) -> pd.DataFrame:
 
 def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path):
     data = small_digits(tmp_path / "sk", train=200, test=60)
-    config = tune_file(tmp_path / "tune.yaml", data, tmp_path / "unused", budget_epochs=2 * EPOCHS, num_samples=None,
-                       max_concurrent=1, epochs_per_trial=EPOCHS, train_best=False,
-                       space={"architectures": ["digit_recognizer_v6"], "optimizers": ["adam", "sgd"],
-                              "learning_rate": [0.003], "batch_size": [32], "focal_gamma": [0.0],
-                              "label_smoothing": [0.0], "dropout": [0.2], "quantization": ["ptq"]})
+    config = tune_file(
+        tmp_path / "tune.yaml",
+        data,
+        tmp_path / "unused",
+        budget_epochs=2 * EPOCHS,
+        num_samples=None,
+        max_concurrent=1,
+        epochs_per_trial=EPOCHS,
+        train_best=False,
+        space={
+            "architectures": ["digit_recognizer_v6"],
+            "optimizers": ["adam", "sgd"],
+            "learning_rate": [0.003],
+            "batch_size": [32],
+            "focal_gamma": [0.0],
+            "label_smoothing": [0.0],
+            "dropout": [0.2],
+            "quantization": ["ptq"],
+        },
+    )
     location = f"{s3_bucket}/tune/t"
     command = digits_cmd("tune", "--config", str(config), "--storage-path", f"{s3_bucket}/tune")
     env = cli_env(ray_head)
@@ -55,8 +70,9 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
     partial = read_table(location)  # uploaded as the trial ended
     assert list(partial["trial_id"]) == list(finished_before) and list(partial["outcome"]) == ["finished"]
 
-    resumed = subprocess.run([*command, "--resume"], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=TIMEOUT_S)
+    resumed = subprocess.run(
+        [*command, "--resume"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"outputs in {location}" in resumed.stdout
     runs = read_trainings(location)
@@ -70,7 +86,9 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
     best = yaml.safe_load(storage.read_bytes(storage.join(location, "best_config.yaml")))
     assert best["export_dir"] == f"{location}/best_model"
     assert yaml.safe_load(storage.read_bytes(storage.join(location, "best_hyperparameters.yaml")))["optimizer"] in (
-        "adam", "sgd")
+        "adam",
+        "sgd",
+    )
 
     from digits.tuning.search import load_study
 
@@ -85,9 +103,15 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
 
 def test_resume_without_an_experiment_in_the_bucket_is_one_line(ray_head, s3_bucket, tmp_path):
     config = tune_file(tmp_path / "tune.yaml", small_digits(tmp_path / "sk", train=50, test=20), tmp_path / "unused")
-    done = subprocess.run(digits_cmd("tune", "--config", str(config), "--storage-path", f"{s3_bucket}/tune",
-                                     "--resume"), env=cli_env(ray_head), cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        digits_cmd("tune", "--config", str(config), "--storage-path", f"{s3_bucket}/tune", "--resume"),
+        env=cli_env(ray_head),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (f"error: {s3_bucket}/tune/t: no Tune experiment to resume (start "
-                                                    "it without --resume)")
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {s3_bucket}/tune/t: no Tune experiment to resume (start it without --resume)"
+    )

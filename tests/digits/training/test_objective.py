@@ -1,4 +1,5 @@
 """Focal loss and dropout knobs of the trainer: off by default (the original's behaviour), applied when set."""
+
 from __future__ import annotations
 
 from digits.training.runtime import limit_threads
@@ -31,5 +32,4 @@ def dropout_rates(cfg) -> list[float]:
 
 def test_dropout_override_sets_every_dropout_layer_and_none_keeps_the_architectures():
     assert dropout_rates(load_digits_config(None, ["model_architecture=digit_recognizer_v7"])) == [0.3]
-    assert dropout_rates(load_digits_config(None, ["model_architecture=digit_recognizer_v7", "dropout=0.05"])) == \
-        [0.05]
+    assert dropout_rates(load_digits_config(None, ["model_architecture=digit_recognizer_v7", "dropout=0.05"])) == [0.05]

@@ -1,4 +1,5 @@
 """train_model: seeded training on real digits, per-epoch reporting, the best epoch saved atomically."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,18 @@ def sklearn_root(tmp_path_factory) -> Path:
 
 
 def small_config(root: Path, out: Path, *extra: str):
-    return load_digits_config(None, [f"data_sources=[{{path: '{root}', weight: 1}}]", f"export_dir={out}",
-                                     "model_architecture=digit_recognizer_v6", "epochs=3", "batch_size=32",
-                                     "learning_rate=0.003", *extra])
+    return load_digits_config(
+        None,
+        [
+            f"data_sources=[{{path: '{root}', weight: 1}}]",
+            f"export_dir={out}",
+            "model_architecture=digit_recognizer_v6",
+            "epochs=3",
+            "batch_size=32",
+            "learning_rate=0.003",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +76,7 @@ def test_saved_best_model_reloads_with_the_same_outputs(trained):
     _, result, _ = trained
     images = to_float(result.data.validation_set.images[:16])
     reloaded = keras.models.load_model(result.best_model_path)
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), result.model.predict(images, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=1e-6)
     leftovers = [p for p in result.model_dir.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
     assert leftovers == []
 

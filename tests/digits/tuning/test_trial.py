@@ -1,5 +1,6 @@
 """One `digits tune` trial without Ray: every epoch reported with a checkpoint, INT8 scored once at the end (QAT
 epochs counted), resumed trials continue where they stopped, images read once per process."""
+
 from __future__ import annotations
 
 import shutil
@@ -29,11 +30,19 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def trial_cfg(data: Path, **changes) -> DigitsConfig:
-    return DigitsConfig.model_validate({"model_architecture": "digit_recognizer_v6", "epochs": 3, "batch_size": 32,
-                                        "learning_rate": 0.003, "optimizer": "adam",
-                                        "data_sources": [{"path": str(data), "weight": 1}],
-                                        "augmentation": {"enabled": False}, "early_stopping": {"enabled": False},
-                                        **changes})
+    return DigitsConfig.model_validate(
+        {
+            "model_architecture": "digit_recognizer_v6",
+            "epochs": 3,
+            "batch_size": 32,
+            "learning_rate": 0.003,
+            "optimizer": "adam",
+            "data_sources": [{"path": str(data), "weight": 1}],
+            "augmentation": {"enabled": False},
+            "early_stopping": {"enabled": False},
+            **changes,
+        }
+    )
 
 
 class Recorder:
@@ -106,22 +115,28 @@ def test_images_are_read_once_per_process_whatever_the_batch_size(data_dir, tmp_
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("name, dropout", [("digit_recognizer_v6", 0.2), ("digit_recognizer_v12", 0.4),
-                                           ("original_haverland", 0.5)])
+@pytest.mark.parametrize(
+    "name, dropout", [("digit_recognizer_v6", 0.2), ("digit_recognizer_v12", 0.4), ("original_haverland", 0.5)]
+)
 def test_known_good_settings_are_the_original_defaults_with_the_architectures_own_dropout(name, dropout):
     settings = known_good_settings(name)
     defaults = DigitsConfig()
     assert settings["dropout"] == pytest.approx(dropout)
-    assert (settings["optimizer"], settings["learning_rate"], settings["batch_size"], settings["use_qat"]) == \
-        (defaults.optimizer, defaults.learning_rate, defaults.batch_size, defaults.use_qat)
+    assert (settings["optimizer"], settings["learning_rate"], settings["batch_size"], settings["use_qat"]) == (
+        defaults.optimizer,
+        defaults.learning_rate,
+        defaults.batch_size,
+        defaults.use_qat,
+    )
 
 
 def test_a_registration_recipe_overrides_the_defaults(monkeypatch):
     from digits.architectures import registry
 
     entry = model_entry("digit_recognizer_v6")
-    patched = ModelEntry(entry.name, entry.factory, entry.embedded, entry.description,
-                         {"learning_rate": 0.0005, "batch_size": 64})
+    patched = ModelEntry(
+        entry.name, entry.factory, entry.embedded, entry.description, {"learning_rate": 0.0005, "batch_size": 64}
+    )
     monkeypatch.setitem(registry._MODELS, entry.name, patched)
     settings = known_good_settings("digit_recognizer_v6")
     assert (settings["learning_rate"], settings["batch_size"], settings["dropout"]) == (0.0005, 64, 0.2)

@@ -1,4 +1,5 @@
 """digits tune without a cluster: the conditional space, canonical configurations, the unique-trial searcher."""
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,13 @@ def test_focal_alpha_is_asked_only_with_focal_loss_and_smoothing_only_without():
 
 
 def test_per_architecture_range_is_its_own_optuna_parameter():
-    asked = ask(["space.architectures=[digit_recognizer_v6, digit_recognizer_v4]",
-                 "space.per_architecture={digit_recognizer_v4: {batch_size: [64]}}",
-                 "space.batch_size=[16, 32]"])
+    asked = ask(
+        [
+            "space.architectures=[digit_recognizer_v6, digit_recognizer_v4]",
+            "space.per_architecture={digit_recognizer_v4: {batch_size: [64]}}",
+            "space.batch_size=[16, 32]",
+        ]
+    )
     tcfg = load_tune_config("tune", ["space.per_architecture={digit_recognizer_v4: {batch_size: [64]}}"])
     v4 = [p for p in asked if p["architecture"] == "digit_recognizer_v4"]
     assert v4 and all(hyperparameters(p, tcfg.space)["batch_size"] == 64 for p in v4)
@@ -50,28 +55,57 @@ def test_per_architecture_range_is_its_own_optuna_parameter():
 
 
 def test_knobs_without_effect_do_not_change_the_key():
-    base = {"architecture": "v6", "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "dropout": 0.2,
-            "quantization": "ptq"}
-    assert config_key({**base, "focal_gamma": 0.0, "focal_alpha": 0.1, "label_smoothing": 0.1}) == \
-        config_key({**base, "focal_gamma": 0.0, "focal_alpha": 0.9, "label_smoothing": 0.1})
-    assert config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.3, "label_smoothing": 0.0}) == \
-        config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.3, "label_smoothing": 0.2})
-    assert config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.3}) != \
-        config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.4})
+    base = {
+        "architecture": "v6",
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "dropout": 0.2,
+        "quantization": "ptq",
+    }
+    assert config_key({**base, "focal_gamma": 0.0, "focal_alpha": 0.1, "label_smoothing": 0.1}) == config_key(
+        {**base, "focal_gamma": 0.0, "focal_alpha": 0.9, "label_smoothing": 0.1}
+    )
+    assert config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.3, "label_smoothing": 0.0}) == config_key(
+        {**base, "focal_gamma": 2.0, "focal_alpha": 0.3, "label_smoothing": 0.2}
+    )
+    assert config_key({**base, "focal_gamma": 2.0, "focal_alpha": 0.3}) != config_key(
+        {**base, "focal_gamma": 2.0, "focal_alpha": 0.4}
+    )
     assert canonical({"learning_rate": 0.1 + 0.2}) == canonical({"learning_rate": 0.3})
 
 
 def test_trial_config_applies_the_knobs_to_the_base():
-    cfg = trial_digits_config(TuneConfig().base, {"architecture": "digit_recognizer_v7", "optimizer": "sgd",
-                                                  "focal_gamma": 2.0, "focal_alpha": 0.4, "quantization": "qat",
-                                                  "dropout": 0.1}, epochs=3)
-    assert (cfg.model_architecture, cfg.optimizer, cfg.epochs, cfg.focal_alpha, cfg.use_qat, cfg.dropout) == \
-        ("digit_recognizer_v7", "sgd", 3, 0.4, True, 0.1)
+    cfg = trial_digits_config(
+        TuneConfig().base,
+        {
+            "architecture": "digit_recognizer_v7",
+            "optimizer": "sgd",
+            "focal_gamma": 2.0,
+            "focal_alpha": 0.4,
+            "quantization": "qat",
+            "dropout": 0.1,
+        },
+        epochs=3,
+    )
+    assert (cfg.model_architecture, cfg.optimizer, cfg.epochs, cfg.focal_alpha, cfg.use_qat, cfg.dropout) == (
+        "digit_recognizer_v7",
+        "sgd",
+        3,
+        0.4,
+        True,
+        0.1,
+    )
 
 
-@pytest.mark.parametrize("override, where", [("space.bogus=1", "space.bogus: unknown key"),
-                                             ("grace_period=50", "grace_period"),
-                                             ("space.learning_rate={low: 0, high: 1, log: true}", "log range")])
+@pytest.mark.parametrize(
+    "override, where",
+    [
+        ("space.bogus=1", "space.bogus: unknown key"),
+        ("grace_period=50", "grace_period"),
+        ("space.learning_rate={low: 0, high: 1, log: true}", "log range"),
+    ],
+)
 def test_bad_tune_settings_are_one_line_user_errors(override, where):
     with pytest.raises(UserError, match=where) as err:
         load_tune_config("tune", [override])
@@ -192,8 +226,14 @@ def test_train_use_tuner_reads_the_tune_settings_before_anything_runs(tmp_path, 
     from digits.cli import run
 
     (tmp_path / "data").mkdir()
-    argv = ["train", "--set", f"data_sources=[{{path: '{tmp_path / 'data'}', weight: 1}}]", "--use_tuner",
-            "--tune-config", str(tmp_path / "missing.yaml")]
+    argv = [
+        "train",
+        "--set",
+        f"data_sources=[{{path: '{tmp_path / 'data'}', weight: 1}}]",
+        "--use_tuner",
+        "--tune-config",
+        str(tmp_path / "missing.yaml"),
+    ]
     assert run(argv) == 2
     assert "missing.yaml: config file not found" in capsys.readouterr().err
 
@@ -290,8 +330,13 @@ def test_budget_state_round_trips(tmp_path):
 def rungs(tmp_path: Path | None = None, margin: float = 2.0):
     from digits.tuning.rungs import RUNGS_NAME, Rungs
 
-    return Rungs(grace_period=3, reduction_factor=3, max_epochs=10, margin_se=margin,
-                 path=tmp_path / RUNGS_NAME if tmp_path else None)
+    return Rungs(
+        grace_period=3,
+        reduction_factor=3,
+        max_epochs=10,
+        margin_se=margin,
+        path=tmp_path / RUNGS_NAME if tmp_path else None,
+    )
 
 
 def test_rungs_sit_at_grace_period_times_powers_of_the_reduction_factor():
@@ -334,8 +379,16 @@ def test_a_trial_is_judged_once_per_rung_and_records_survive_a_restart(tmp_path)
 # ---------------------------------------------------------------------------------------------------------
 # Warm start from the registry's known-good settings
 # ---------------------------------------------------------------------------------------------------------
-KNOWN = {"optimizer": "nadam", "learning_rate": 0.001, "batch_size": 32, "label_smoothing": 0.1, "focal_gamma": 0.0,
-         "focal_alpha": 0.25, "dropout": 0.3, "use_qat": False}
+KNOWN = {
+    "optimizer": "nadam",
+    "learning_rate": 0.001,
+    "batch_size": 32,
+    "label_smoothing": 0.1,
+    "focal_gamma": 0.0,
+    "focal_alpha": 0.25,
+    "dropout": 0.3,
+    "use_qat": False,
+}
 
 
 def test_warm_start_points_are_the_known_settings_under_their_optuna_names():
@@ -345,8 +398,16 @@ def test_warm_start_points_are_the_known_settings_under_their_optuna_names():
     points = warm_start_points(tcfg.space, lambda name: dict(KNOWN, dropout=0.2 if name.endswith("v6") else 0.3))
     assert [p["architecture"] for p in points] == tcfg.space.architectures
     v6, v4 = points[0], points[2]
-    assert v6 == {"architecture": "digit_recognizer_v6", "optimizer": "nadam", "learning_rate": 0.001,
-                  "batch_size": 32, "focal_gamma": 0.0, "label_smoothing": 0.1, "dropout": 0.2, "quantization": "ptq"}
+    assert v6 == {
+        "architecture": "digit_recognizer_v6",
+        "optimizer": "nadam",
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "focal_gamma": 0.0,
+        "label_smoothing": 0.1,
+        "dropout": 0.2,
+        "quantization": "ptq",
+    }
     assert v4["batch_size@digit_recognizer_v4"] == 32 and "batch_size" not in v4
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(v4)
@@ -358,9 +419,17 @@ def test_warm_start_points_are_the_known_settings_under_their_optuna_names():
 def test_warm_start_leaves_out_what_the_space_excludes():
     from digits.tuning.warm_start import warm_start_point
 
-    tcfg = load_tune_config("tune", ["space.optimizers=[adam, sgd]", "space.learning_rate={low: 0.002, high: 0.01}",
-                                     "space.focal_gamma=[1.0, 2.0]", "space.quantization=[qat]",
-                                     "space.architectures=[digit_recognizer_v6]", "space.per_architecture={}"])
+    tcfg = load_tune_config(
+        "tune",
+        [
+            "space.optimizers=[adam, sgd]",
+            "space.learning_rate={low: 0.002, high: 0.01}",
+            "space.focal_gamma=[1.0, 2.0]",
+            "space.quantization=[qat]",
+            "space.architectures=[digit_recognizer_v6]",
+            "space.per_architecture={}",
+        ],
+    )
     point = warm_start_point(tcfg.space, "digit_recognizer_v6", KNOWN)
     # nadam, lr 0.001 and gamma 0 are outside the space; without a known gamma neither alpha nor smoothing is
     # given; quantization and architecture have one value, so Optuna is not asked for them
@@ -369,8 +438,10 @@ def test_warm_start_leaves_out_what_the_space_excludes():
 
 def test_integer_choices_stay_integers_when_read_back_as_floats():
     tcfg = load_tune_config("tune")
-    values = hyperparameters({"architecture": "digit_recognizer_v4", "batch_size@digit_recognizer_v4": 64.0,
-                              "learning_rate": 0.001}, tcfg.space)
+    values = hyperparameters(
+        {"architecture": "digit_recognizer_v4", "batch_size@digit_recognizer_v4": 64.0, "learning_rate": 0.001},
+        tcfg.space,
+    )
     assert values["batch_size"] == 64 and isinstance(values["batch_size"], int)
 
 
@@ -380,8 +451,15 @@ def test_integer_choices_stay_integers_when_read_back_as_floats():
 def study_searcher(tmp_path: Path, points: list[dict] | None = None):
     from digits.tuning.search import build_searcher
 
-    tcfg = load_tune_config("tune", [f"storage_path={tmp_path}", "name=s", "space.architectures=[digit_recognizer_v6]",
-                                     "space.per_architecture={}"])
+    tcfg = load_tune_config(
+        "tune",
+        [
+            f"storage_path={tmp_path}",
+            "name=s",
+            "space.architectures=[digit_recognizer_v6]",
+            "space.per_architecture={}",
+        ],
+    )
     tcfg.experiment_dir.mkdir(parents=True)
     return build_searcher(tcfg, points or []), tcfg
 
@@ -409,8 +487,15 @@ def test_the_study_is_optunas_own_with_finished_and_pruned_trials(tmp_path):
 
 
 def test_warm_start_points_are_the_first_trials(tmp_path):
-    point = {"optimizer": "nadam", "learning_rate": 0.001, "batch_size": 32, "focal_gamma": 0.0,
-             "label_smoothing": 0.1, "dropout": 0.2, "quantization": "ptq"}
+    point = {
+        "optimizer": "nadam",
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "focal_gamma": 0.0,
+        "label_smoothing": 0.1,
+        "dropout": 0.2,
+        "quantization": "ptq",
+    }
     searcher, tcfg = study_searcher(tmp_path, [point])
     config = searcher.suggest("a")
     assert hyperparameters(config, tcfg.space) == hyperparameters(point, tcfg.space)
@@ -419,23 +504,46 @@ def test_warm_start_points_are_the_first_trials(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 # Outputs: only finished trials ranked, integers kept, the table written as trials end
 # ---------------------------------------------------------------------------------------------------------
-V6 = {"architecture": "digit_recognizer_v6", "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32,
-      "focal_gamma": 0.0, "label_smoothing": 0.1, "dropout": 0.2, "quantization": "ptq"}
-V4 = {"architecture": "digit_recognizer_v4", "optimizer": "sgd", "learning_rate": 0.002,
-      "batch_size@digit_recognizer_v4": 64, "focal_gamma": 0.0, "label_smoothing": 0.0, "dropout": 0.3,
-      "quantization": "ptq"}
+V6 = {
+    "architecture": "digit_recognizer_v6",
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 32,
+    "focal_gamma": 0.0,
+    "label_smoothing": 0.1,
+    "dropout": 0.2,
+    "quantization": "ptq",
+}
+V4 = {
+    "architecture": "digit_recognizer_v4",
+    "optimizer": "sgd",
+    "learning_rate": 0.002,
+    "batch_size@digit_recognizer_v4": 64,
+    "focal_gamma": 0.0,
+    "label_smoothing": 0.0,
+    "dropout": 0.3,
+    "quantization": "ptq",
+}
 
 
 def epoch_result(epoch: int, best: float, **final) -> dict:
-    return {"epoch": epoch, "trial_epochs": epoch, "best_val_accuracy": best, "val_accuracy": best,
-            "training_iteration": epoch, **final}
+    return {
+        "epoch": epoch,
+        "trial_epochs": epoch,
+        "best_val_accuracy": best,
+        "val_accuracy": best,
+        "training_iteration": epoch,
+        **final,
+    }
 
 
 def fake_experiment(exp_dir: Path) -> None:
     """Tune's files for three trials: v6 finished, v4 (per-architecture batch size) finished best, v7 stopped."""
-    trials = {"aaa": (V6, [epoch_result(1, 0.5), epoch_result(2, 0.7, int8_accuracy=0.68, int8_size_bytes=27000)]),
-              "bbb": (V4, [epoch_result(1, 0.6), epoch_result(2, 0.9, int8_accuracy=0.88, int8_size_bytes=90000)]),
-              "ccc": ({**V6, "architecture": "digit_recognizer_v7"}, [epoch_result(1, 0.95)])}
+    trials = {
+        "aaa": (V6, [epoch_result(1, 0.5), epoch_result(2, 0.7, int8_accuracy=0.68, int8_size_bytes=27000)]),
+        "bbb": (V4, [epoch_result(1, 0.6), epoch_result(2, 0.9, int8_accuracy=0.88, int8_size_bytes=90000)]),
+        "ccc": ({**V6, "architecture": "digit_recognizer_v7"}, [epoch_result(1, 0.95)]),
+    }
     for number, (trial_id, (params, results)) in enumerate(trials.items()):
         folder = exp_dir / f"run_trial_{trial_id}_{number}"
         folder.mkdir(parents=True)
@@ -538,6 +646,8 @@ def test_outputs_of_an_experiment_in_a_bucket_are_read_from_and_written_to_it(s3
     assert len(table) == 4 and not tcfg.experiment_dir.exists()
 
     open_experiment(tcfg, resume=True)  # the driver's files come back; Tune's records and checkpoints do not
-    assert sorted(p.name for p in tcfg.experiment_dir.iterdir()) == ["detailed_tuning_results.csv",
-                                                                     "detailed_tuning_results.parquet",
-                                                                     "unique_results.json"]
+    assert sorted(p.name for p in tcfg.experiment_dir.iterdir()) == [
+        "detailed_tuning_results.csv",
+        "detailed_tuning_results.parquet",
+        "unique_results.json",
+    ]

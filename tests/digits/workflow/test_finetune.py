@@ -1,4 +1,5 @@
 """fine-tune and retrain: what each strategy freezes, how the streams are mixed, and both commands end to end."""
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,17 @@ def saved_model(sources) -> Path:
 
 
 def config(sources: dict[str, Path], export_dir: Path, *extra: str):
-    return load_digits_config(None, [f"data_sources=[{{path: '{sources['synth']}', weight: 1}}]",
-                                     f"export_dir={export_dir}", f"model_architecture={MODEL}", "epochs=1",
-                                     "batch_size=32", *extra])
+    return load_digits_config(
+        None,
+        [
+            f"data_sources=[{{path: '{sources['synth']}', weight: 1}}]",
+            f"export_dir={export_dir}",
+            f"model_architecture={MODEL}",
+            "epochs=1",
+            "batch_size=32",
+            *extra,
+        ],
+    )
 
 
 def trainable_layers(model: keras.Model) -> set[str]:
@@ -95,8 +104,10 @@ def test_bad_images_dominate_the_mixed_stream(sources):
 
 def test_a_listed_bad_folder_gets_its_weight_overridden(sources):
     spelled_differently = sources["bad"].parent / "synth" / ".." / "bad"
-    cfg = load_digits_config(None, [f"data_sources=[{{path: '{sources['synth']}', weight: 1}}, "
-                                    f"{{path: '{spelled_differently}', weight: 1}}]"])
+    cfg = load_digits_config(
+        None,
+        [f"data_sources=[{{path: '{sources['synth']}', weight: 1}}, {{path: '{spelled_differently}', weight: 1}}]"],
+    )
     mixed = with_bad_source(cfg, sources["bad"], 7)
     assert [(Path(s.path), s.weight) for s in mixed.data_sources] == [(sources["synth"], 1.0), (sources["bad"], 7.0)]
 
@@ -106,18 +117,36 @@ def test_fine_tune_mix_follows_the_ratios(sources):
     _, data = fine_tune_data(cfg, FineTunePlan(data_ratio=0.2, augmented_ratio=0.8))
     assert data.weights == pytest.approx([0.2, 0.8])
     assert len(data.train_parts[1]) == 2 * len(data.train_parts[0])  # two heavily augmented copies
-    mixed, data = fine_tune_data(cfg, FineTunePlan(data_ratio=0.3, augmented_ratio=0.7,
-                                                   augmented_dir=sources["bad"]))
+    mixed, data = fine_tune_data(cfg, FineTunePlan(data_ratio=0.3, augmented_ratio=0.7, augmented_dir=sources["bad"]))
     assert [s.weight for s in mixed.data_sources] == pytest.approx([0.3, 0.7]) and len(data.train_parts) == 2
 
 
 def test_fine_tune_end_to_end_keeps_frozen_layers(saved_model):
     before = keras.models.load_model(saved_model, compile=False)
-    assert cli.run(["fine-tune", "--model_path", str(saved_model), "--strategy", "last_layer", "--threads", "1",
-                    "--learning_rate_multiplier", "0.5"]) == 0
+    assert (
+        cli.run(
+            [
+                "fine-tune",
+                "--model_path",
+                str(saved_model),
+                "--strategy",
+                "last_layer",
+                "--threads",
+                "1",
+                "--learning_rate_multiplier",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     out = saved_model.parent.parent / f"{MODEL}_finetuned"
-    assert {"best_model.keras", f"{MODEL}_finetuned_float.tflite", f"{MODEL}_finetuned_quantized.tflite",
-            "metrics.json", "config.resolved.yaml"} <= {p.name for p in out.iterdir()}
+    assert {
+        "best_model.keras",
+        f"{MODEL}_finetuned_float.tflite",
+        f"{MODEL}_finetuned_quantized.tflite",
+        "metrics.json",
+        "config.resolved.yaml",
+    } <= {p.name for p in out.iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["strategy"] == "last_layer" and metrics["learning_rate"] == pytest.approx(5e-4)
     after = keras.models.load_model(out / "best_model.keras", compile=False)
@@ -126,21 +155,28 @@ def test_fine_tune_end_to_end_keeps_frozen_layers(saved_model):
 
 
 def test_retrain_end_to_end(saved_model, sources):
-    assert cli.run(["retrain", "--model_path", str(saved_model), "--bad_images_dir", str(sources["bad"]),
-                    "--threads", "1"]) == 0
+    assert (
+        cli.run(
+            ["retrain", "--model_path", str(saved_model), "--bad_images_dir", str(sources["bad"]), "--threads", "1"]
+        )
+        == 0
+    )
     metrics = json.loads((saved_model.parent.parent / f"{MODEL}_finetuned" / "metrics.json").read_text())
     assert metrics["bad_weight"] == 10 and metrics["learning_rate"] == pytest.approx(1e-4)
     assert metrics["quantization"] == "ptq" and metrics["int8_tflite_accuracy"] is not None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["fine-tune", "--model_path", "missing/best_model.keras"], "model file not found"),
-    (["fine-tune", "--model_path", "{model}", "--data_ratio", "0"], "--data_ratio"),
-    (["fine-tune", "--model_path", "{model}", "--strategy", "everything"], "--strategy"),
-    (["retrain", "--model_path", "{model}", "--bad_images_dir", "missing"], "--bad_images_dir"),
-    (["retrain", "--model_path", "{model}", "--bad_images_dir", "{bad}", "--bad_weight", "-1"], "--bad_weight"),
-    (["synth", "--out", "{bad}/s", "--count", "0"], "--count"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fine-tune", "--model_path", "missing/best_model.keras"], "model file not found"),
+        (["fine-tune", "--model_path", "{model}", "--data_ratio", "0"], "--data_ratio"),
+        (["fine-tune", "--model_path", "{model}", "--strategy", "everything"], "--strategy"),
+        (["retrain", "--model_path", "{model}", "--bad_images_dir", "missing"], "--bad_images_dir"),
+        (["retrain", "--model_path", "{model}", "--bad_images_dir", "{bad}", "--bad_weight", "-1"], "--bad_weight"),
+        (["synth", "--out", "{bad}/s", "--count", "0"], "--count"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(saved_model, sources, args, message):
     argv = [a.format(model=saved_model, bad=sources["bad"]) for a in args]
     result = run_cli("digits", *argv, timeout=60)
@@ -162,7 +198,7 @@ def test_a_corrupt_model_file_is_a_user_error(tmp_path):
 def test_a_truncated_model_file_is_unreadable_not_missing(saved_model, tmp_path):
     truncated = tmp_path / "best_model.keras"
     data = saved_model.read_bytes()
-    truncated.write_bytes(data[:len(data) // 2])
+    truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError) as caught:
         load_trained_model(truncated)
     assert str(caught.value).startswith(f"{truncated}: not a readable Keras model")
