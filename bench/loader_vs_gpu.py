@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from train_step import preset_config, training_step  # noqa: E402
 
 from lpasrn.data.synth import SynthConfig, render_dataset  # noqa: E402
-from lpasrn.training.engine import build_stage_data  # noqa: E402
 from lpasrn.training.session import LocalSession  # noqa: E402
+from lpasrn.training.stage_data import build_stage_data  # noqa: E402
 from lpasrn.training.stages import stage_table  # noqa: E402
 
 

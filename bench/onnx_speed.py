@@ -23,11 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lpasrn.config import load_lpasrn_config  # noqa: E402
-from lpasrn.deploy import export_onnx  # noqa: E402
+from lpasrn.inference.bundle import export_bundle  # noqa: E402
+from lpasrn.inference.deploy import export_onnx  # noqa: E402
+from lpasrn.inference.onnx_reader import OnnxPlateReader  # noqa: E402
+from lpasrn.inference.prediction import load_reader  # noqa: E402
 from lpasrn.model_factory import build_generator, build_ocr  # noqa: E402
-from lpasrn.onnx_reader import OnnxPlateReader  # noqa: E402
-from lpasrn.prediction import load_reader  # noqa: E402
-from lpasrn.training.bundle import export_bundle  # noqa: E402
 
 
 def random_bundle(config: str, ocr: str | None, folder: Path) -> str:

@@ -218,7 +218,7 @@ def _device(requested: str) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from lpasrn.evaluation import evaluate, write_grid, write_report
+    from lpasrn.inference.evaluation import evaluate, write_grid, write_report
 
     result = evaluate(
         args.checkpoint,
@@ -239,7 +239,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
-    from lpasrn.evaluation import infer
+    from lpasrn.inference.evaluation import infer
 
     for reading in infer(args.checkpoint, args.images, args.out, args.layout, _device(args.device)):
         written = f"  -> {reading.sr_path}" if reading.sr_path else ""
@@ -252,8 +252,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import torch
 
-    from lpasrn.prediction import load_reader, predict
-    from lpasrn.submission import write_submission
+    from lpasrn.inference.prediction import load_reader, predict
+    from lpasrn.inference.submission import write_submission
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -272,7 +272,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from lpasrn.deploy import export_onnx
+    from lpasrn.inference.deploy import export_onnx
 
     report = export_onnx(args.checkpoint, args.out, overwrite=args.overwrite, opset=args.opset)
     print(
@@ -410,13 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         formatter_class=HelpFormatter,
         help="run the progressive stages",
-        description="Run stages 0..4 (or one with --stage) in one Ray Train run, each stage "
-        "seeded by the previous stage's best checkpoint. Without --local and "
+        description="Run stages 0..4 (or one with --stage) in one Ray Train run, "
+        "each starting from the previous stage's best checkpoint. Without --local and "
         "RAY_ADDRESS a local Ray starts by itself. The same command again resumes an "
         "interrupted run.",
     )
     add_config_arguments(train, default="lp_asrn")
-    train.add_argument("--stage", type=int, help="run only this stage (seeded by stage N-1 of the same run)")
+    train.add_argument("--stage", type=int, help="run only this stage (starting from stage N-1's best in the same run)")
     train.add_argument("--num-workers", type=int, help="Ray Train workers (run.num_workers)")
     train.add_argument("--gpu", action="store_true", help="one GPU per worker (run.use_gpu)")
     train.add_argument("--storage-path", help="where runs are written (run.storage_path)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,6 +18,8 @@ from experiments.config import StrictModel, load_config
 
 StageName = Literal["pretrain", "warmup", "lcofl", "finetune", "hard_mining"]
 LossComponent = Literal["ocr", "l1", "lcofl"]
+# What validation reports each epoch (PSNR and SSIM only where a stage produces SR images)
+PrimaryMetric = Literal["val_loss", "val_word_acc", "val_char_acc", "val_track_acc", "val_psnr", "val_ssim"]
 STAGE_ORDER: tuple[str, ...] = ("pretrain", "warmup", "lcofl", "finetune", "hard_mining")
 
 
@@ -155,6 +157,25 @@ class StageConfig(StrictModel):
     # What the OCR of an `ocr` stage learns to read: HR frames (LP-ASRN's stage 0), or the LR frames themselves,
     # which makes the OCR-only baseline that super-resolution has to beat (`lpasrn evaluate --lr-ocr`).
     ocr_input: Literal["hr", "lr"] = "hr"
+    # The validation metric that picks `best/` (the checkpoint the next stage starts from). Left out: the word
+    # accuracy (recognition rate) of stages whose LCOFL reads SR plates, else the validation loss (stages 0 and 1
+    # have no recognition target on SR images yet).
+    primary_metric: PrimaryMetric = "val_loss"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_primary_metric(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("primary_metric") is None:
+            data = {
+                **data,
+                "primary_metric": "val_word_acc" if "lcofl" in (data.get("loss_components") or []) else "val_loss",
+            }
+        return data
+
+    @property
+    def metric_mode(self) -> Literal["min", "max"]:
+        """A loss is best at its lowest, an accuracy, PSNR or SSIM at its highest."""
+        return "min" if self.primary_metric == "val_loss" else "max"
 
     @model_validator(mode="after")
     def _consistent(self) -> StageConfig:
@@ -168,6 +189,8 @@ class StageConfig(StrictModel):
             raise ValueError("hard_mining settings only apply to the hard_mining stage")
         if self.ocr_input != "hr" and self.loss_components != ["ocr"]:
             raise ValueError("ocr_input applies to the OCR stage (loss_components: [ocr]) only")
+        if self.primary_metric in ("val_psnr", "val_ssim") and self.loss_components == ["ocr"]:
+            raise ValueError(f"primary_metric {self.primary_metric}: the OCR stage makes no SR images to score")
         return self
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from lpasrn.config import LpasrnConfig, ModelConfig, OCRConfig
-from lpasrn.models.checkpoints import load_checked_state_dict
+from lpasrn.models.checkpoints import CheckpointError, load_checked_state_dict
 from lpasrn.models.ocr import load_ocr_weights
 from lpasrn.models.registry import create_model
 from lpasrn.models.swinir import SwinIRGenerator, SwinIRPreset
@@ -41,8 +41,8 @@ def build_generator(cfg: ModelConfig, scale: int) -> SwinIRGenerator:
 
 
 def build_ocr(cfg: OCRConfig, pretrained: bool = True, **overrides: Any) -> nn.Module:
-    """The OCR of an `ocr:` block with `pretrained_path`'s weights, unless `pretrained` is off (a seeded stage
-    takes the seed's OCR instead)."""
+    """The OCR of an `ocr:` block with `pretrained_path`'s weights, unless `pretrained` is off (a stage with an
+    init_checkpoint takes its OCR instead)."""
     model = create_model(cfg.model_type, **overrides)
     if not pretrained:
         return model
@@ -54,11 +54,20 @@ def build_ocr(cfg: OCRConfig, pretrained: bool = True, **overrides: Any) -> nn.M
     return model
 
 
+def load_trained_weights(generator: SwinIRGenerator, ocr: nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """Load a bundle's or stage checkpoint's generator and OCR weights, strictly: what does not fit raises a
+    `CheckpointError` naming every key that differs. A single-frame generator's weights may seed a multi-frame one
+    (its frame fusion starts fresh). Training's initial and resume states and the bundle all load through here."""
+    for name in ("generator", "ocr"):
+        if name not in state:
+            raise CheckpointError(f"{source}: checkpoint has no '{name}' weights")
+    load_checked_state_dict(generator, generator.completed_state(dict(state["generator"])), f"{source} (generator)")
+    load_checked_state_dict(ocr, state["ocr"], f"{source} (ocr)")
+
+
 def build_trained_models(cfg: LpasrnConfig, state: Mapping[str, Any], source: str) -> tuple[SwinIRGenerator, nn.Module]:
-    """The generator and OCR of a bundle or stage checkpoint, from its own config; weights that do not fit it raise
-    `CheckpointMismatchError` naming every key that differs."""
+    """The generator and OCR of a bundle or stage checkpoint, from its own config (`load_trained_weights`)."""
     generator = build_generator(cfg.model, cfg.data.scale)
     ocr = build_ocr(cfg.ocr, pretrained=False)
-    load_checked_state_dict(generator, state["generator"], f"{source} (generator)")
-    load_checked_state_dict(ocr, state["ocr"], f"{source} (ocr)")
+    load_trained_weights(generator, ocr, state, source)
     return generator, ocr

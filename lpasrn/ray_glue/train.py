@@ -23,8 +23,9 @@ from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.models.checkpoints import CheckpointError
 from lpasrn.ray_glue.data import TRAIN_DATASET, ShardBatches, packed_train_dataset
-from lpasrn.training.engine import streams_train_split, train_stages
+from lpasrn.training.engine import train_stages
 from lpasrn.training.session import stage_folder_state
+from lpasrn.training.stage_data import streams_train_split
 from lpasrn.training.stages import PlannedStage, ray_run_name, stage_table
 
 

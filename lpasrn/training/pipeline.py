@@ -1,4 +1,4 @@
-"""The progressive pipeline: stages in order, each seeded by the previous stage's best checkpoint.
+"""The progressive pipeline: stages in order, each starting from the previous stage's best checkpoint.
 
 A stage whose folder says it finished is skipped, so running the same command again after a crash resumes
 the pipeline; the interrupted stage itself resumes from its last checkpoint. How the stages run (one Ray Train
@@ -16,12 +16,13 @@ from typing import Protocol
 from experiments import storage
 from experiments.config import RESOLVED_CONFIG_NAME, config_to_yaml
 from experiments.errors import UserError
+from lpasrn.checkpoint import STATE_FILE, TRAINED_KEY, describe_trained, load_state
 from lpasrn.config import LpasrnConfig
-from lpasrn.training.bundle import BUNDLE_NAME, export_bundle
-from lpasrn.training.checkpoint import STATE_FILE, load_state
-from lpasrn.training.engine import stage_finished, train_stages
+from lpasrn.inference.bundle import BUNDLE_NAME, export_bundle
+from lpasrn.training.engine import train_stages
+from lpasrn.training.recorder import stage_finished
 from lpasrn.training.session import LocalSession
-from lpasrn.training.stages import TRAINED_KEY, PlannedStage, StageSpec, describe_trained, stage_table
+from lpasrn.training.stages import PlannedStage, StageSpec, stage_table
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def best_checkpoint(run_dir: str, stage: StageSpec) -> str:
     return storage.join(run_dir, stage.dir_name, "best", STATE_FILE)
 
 
-def _initial_seed(cfg: LpasrnConfig, run_dir: str, first: int, init_checkpoint: str | None) -> str | None:
+def _first_init_checkpoint(cfg: LpasrnConfig, run_dir: str, first: int, init_checkpoint: str | None) -> str | None:
     if init_checkpoint is not None:
         if not storage.exists(init_checkpoint):
             raise UserError(f"--init-checkpoint {init_checkpoint}: file not found")
@@ -78,15 +79,15 @@ def _save_config(cfg: LpasrnConfig, run_dir: str) -> None:
 def plan_pipeline(
     cfg: LpasrnConfig, stages: Sequence[int] | None = None, init_checkpoint: str | None = None
 ) -> list[PlannedStage]:
-    """`stages` (default all five) with their folders and seeds: each seeded by the previous stage's best."""
+    """`stages` (default all five) with their folders and initial checkpoints: each the previous stage's best."""
     run_dir = run_dir_of(cfg)
     indices = list(stages) if stages is not None else list(range(len(cfg.stages)))
-    seed = _initial_seed(cfg, run_dir, indices[0], init_checkpoint)
+    start_from = _first_init_checkpoint(cfg, run_dir, indices[0], init_checkpoint)
     table, plan = stage_table(cfg), []
     for index in indices:
         stage = table[index]
-        plan.append(PlannedStage(index, storage.join(run_dir, stage.dir_name), seed))
-        seed = best_checkpoint(run_dir, stage)
+        plan.append(PlannedStage(index, storage.join(run_dir, stage.dir_name), start_from))
+        start_from = best_checkpoint(run_dir, stage)
     return plan
 
 
@@ -112,7 +113,7 @@ def run_pipeline(
                 stage.cfg.lr,
                 "+".join(stage.cfg.loss_components),
                 "frozen" if stage.cfg.freeze_ocr else "trained",
-                f", seeded by {planned.seed_checkpoint}" if planned.seed_checkpoint else "",
+                f", starting from {planned.init_checkpoint}" if planned.init_checkpoint else "",
             )
             pending.append(planned)
     if pending:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from experiments import storage
-from lpasrn.training.checkpoint import STATE_FILE, load_state
+from lpasrn.checkpoint import STATE_FILE, load_state
 
 
 class TrainBatches(Protocol):

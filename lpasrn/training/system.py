@@ -54,18 +54,43 @@ class PlateSRSystem(nn.Module):
         layouts: Sequence[str],
         char_weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """The training loss of one batch (and its parts, detached, for logging and the hard-example miner)."""
         if self.stage.trains_ocr_only:
-            loss = self.ocr.training_loss(lr if self.stage.cfg.ocr_input == "lr" else hr, texts)
+            loss = self.ocr.training_loss(self.ocr_source(lr, hr), texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
-        out: dict[str, torch.Tensor] = {"sr": sr.detach()}
+        char_logits = (
+            plate_char_logits(self.ocr, self.ocr(sr, max_length=PLATE_LENGTH)) if self.stage.uses_lcofl else None
+        )
+        out = self.sr_loss(sr, hr, char_logits, texts, layouts, char_weights)
+        out["sr"] = sr.detach()
+        if char_logits is not None:
+            out["char_logits"] = char_logits.detach()
+        return out
+
+    def ocr_source(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """What the OCR stage reads: HR plates, or LR ones for the OCR-only baseline (`ocr_input: lr`)."""
+        return lr if self.stage.cfg.ocr_input == "lr" else hr
+
+    def sr_loss(
+        self,
+        sr: torch.Tensor,
+        hr: torch.Tensor,
+        char_logits: torch.Tensor | None,
+        texts: Sequence[str],
+        layouts: Sequence[str],
+        char_weights: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """L1 and LCOFL, as the stage uses them, of SR images: the one place training and validation compute
+        the generator's loss. `loss` keeps its graph; its parts are detached."""
+        out: dict[str, torch.Tensor] = {}
         loss = sr.new_zeros(())
         if self.stage.uses_l1:
             l1 = F.l1_loss(sr.float(), hr.float())
             out["l1"] = l1.detach()
             loss = loss + l1
         if self.stage.uses_lcofl:
-            char_logits = plate_char_logits(self.ocr, self.ocr(sr, max_length=PLATE_LENGTH))
+            assert char_logits is not None, "LCOFL needs the OCR's character logits on the SR images"
             terms = lcofl_loss(
                 char_logits,
                 encode_targets(texts, sr.device),
@@ -80,8 +105,41 @@ class PlateSRSystem(nn.Module):
                 lcofl=terms.total.detach(),
                 classification=terms.classification.detach(),
                 layout=terms.layout.detach(),
-                char_logits=char_logits.detach(),
             )
             loss = loss + self.loss_cfg.lambda_lcofl * terms.total
         out["loss"] = loss
         return out
+
+    def read(
+        self, generator_input: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, layouts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validation's reading of a batch: the image the OCR reads (SR, or the OCR stage's own input) and the
+        OCR's logits over a plate's positions."""
+        source = self.ocr_source(lr, hr) if self.stage.trains_ocr_only else self.generator(generator_input, layouts)
+        return source, self.ocr(source, max_length=PLATE_LENGTH)
+
+    def validation_loss(
+        self,
+        source: torch.Tensor,
+        logits: torch.Tensor,
+        hr: torch.Tensor,
+        texts: Sequence[str],
+        layouts: Sequence[str],
+        char_weights: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The stage's loss on a validation batch read by `read`: the generator's through `sr_loss`, and for the
+        OCR stage the cross-entropy of the autoregressive reading (its training loss permutes the order)."""
+        if self.stage.trains_ocr_only:
+            return sequence_cross_entropy(self.ocr, logits, texts)
+        return self.sr_loss(source.float(), hr, plate_char_logits(self.ocr, logits), texts, layouts, char_weights)[
+            "loss"
+        ]
+
+
+def sequence_cross_entropy(ocr: nn.Module, logits: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+    """Cross-entropy of OCR logits against the texts followed by EOS."""
+    expected = ocr.tokenizer.encode(texts, logits.device)[:, 1:]
+    steps = min(expected.shape[1], logits.shape[1])
+    return F.cross_entropy(
+        logits[:, :steps].flatten(0, 1), expected[:, :steps].flatten(), ignore_index=ocr.tokenizer.pad_id
+    )

@@ -90,8 +90,8 @@ def test_model_summary_describes_the_configured_models(capsys):
 
 def test_a_checkpoint_that_does_not_fit_is_one_line_with_exit_code_2(tmp_path, capsys):
     from lpasrn.config import load_lpasrn_config
+    from lpasrn.inference.bundle import export_bundle
     from lpasrn.models import create_model
-    from lpasrn.training.bundle import export_bundle
 
     cfg = load_lpasrn_config("lp_asrn_tiny", [])
     state = {"generator": create_model("swinir_cpu").state_dict(), "ocr": create_model("slot_cnn").state_dict()}

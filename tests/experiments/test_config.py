@@ -168,3 +168,21 @@ def test_digits_defaults_follow_the_original():
 def test_digits_rules(overrides, expected):
     with pytest.raises(UserError, match=expected):
         load_config(DigitsConfig, None, overrides)
+
+
+def test_the_primary_metric_lives_in_the_stage_config():
+    stages = load_lpasrn_config("lp_asrn").stages
+    assert [(s.primary_metric, s.metric_mode) for s in stages] == [("val_loss", "min")] * 2 + [
+        ("val_word_acc", "max")
+    ] * 3
+    chosen = load_lpasrn_config(
+        "lp_asrn", ["stages.1.primary_metric=val_psnr", "stages.3.primary_metric=val_track_acc"]
+    )
+    assert chosen.stages[1].metric_mode == "max" and chosen.stages[3].primary_metric == "val_track_acc"
+
+
+def test_an_ocr_stage_cannot_be_chosen_by_image_quality():
+    with pytest.raises(UserError, match=r"stages.0: .*the OCR stage makes no SR images"):
+        load_lpasrn_config("lp_asrn", ["stages.0.primary_metric=val_ssim"])
+    with pytest.raises(UserError, match=r"stages.1.primary_metric"):
+        load_lpasrn_config("lp_asrn", ["stages.1.primary_metric=val_accuracy"])

@@ -7,7 +7,7 @@ import torch
 
 from experiments import storage
 from experiments.errors import UserError
-from lpasrn.training.checkpoint import load_state, save_state
+from lpasrn.checkpoint import load_state, save_state
 
 
 def test_join_keeps_the_scheme_of_a_uri(tmp_path):

@@ -38,12 +38,36 @@ DIGITS_LAYERS = (
 )
 
 
+def upward_imports(package: str, layers: tuple[str, ...]) -> list[str]:
+    """Package-level imports from a layer to itself or one after it (listed in `layers`, lowest first)."""
+    rank = {f"{package}.{name}": index for index, name in enumerate(layers)}
+    edges = package_edges(module_edges(package))
+    return sorted({f"{e.source} -> {e.target}" for e in edges if rank[e.target] >= rank[e.source]})
+
+
 def test_digits_subpackages_import_only_the_layers_before_them():
-    rank = {f"digits.{name}": index for index, name in enumerate(DIGITS_LAYERS)}
-    upward = sorted(
-        {f"{e.source} -> {e.target}" for e in package_edges(module_edges("digits")) if rank[e.target] >= rank[e.source]}
-    )
-    assert upward == []
+    assert upward_imports("digits", DIGITS_LAYERS) == []
+
+
+# lpasrn: pure data, models and losses; inference reads bundles without training code; Ray only in ray_glue and up.
+LPASRN_LAYERS = (
+    "config",
+    "data",
+    "models",
+    "losses",
+    "model_factory",
+    "checkpoint",
+    "progress",
+    "inference",
+    "training",
+    "ray_glue",
+    "cli",
+    "__main__",
+)
+
+
+def test_lpasrn_subpackages_import_only_the_layers_before_them():
+    assert upward_imports("lpasrn", LPASRN_LAYERS) == []
 
 
 def test_lpasrn_modules_import_without_circles():

@@ -7,11 +7,12 @@ import logging
 import pytest
 import torch
 
+from lpasrn.checkpoint import describe_trained
 from lpasrn.config import load_lpasrn_config
+from lpasrn.inference.bundle import export_bundle, load_bundle
 from lpasrn.model_factory import build_generator
 from lpasrn.models import create_parseq
-from lpasrn.training.bundle import export_bundle, load_bundle
-from lpasrn.training.stages import describe_trained, stage_table, trained_record
+from lpasrn.training.stages import stage_table, trained_record
 
 TINY_MODEL = [
     "model.swinir_embed_dim=16",
@@ -24,18 +25,18 @@ TINY_MODEL = [
 
 def test_the_record_follows_the_seed_chain_and_skips_stages_that_trained_nothing() -> None:
     stages = stage_table(load_lpasrn_config("lp_asrn_tiny", []))
-    after0 = trained_record(None, seeded=False, stage=stages[0], trained=True)
+    after0 = trained_record(None, initialised=False, stage=stages[0], trained=True)
     assert after0 == {"generator": [], "ocr": [0], "history_complete": True}
-    after1 = trained_record(after0, seeded=True, stage=stages[1], trained=True)
-    after2_without_epochs = trained_record(after1, seeded=True, stage=stages[2], trained=False)
-    after3 = trained_record(after2_without_epochs, seeded=True, stage=stages[3], trained=True)
+    after1 = trained_record(after0, initialised=True, stage=stages[1], trained=True)
+    after2_without_epochs = trained_record(after1, initialised=True, stage=stages[2], trained=False)
+    after3 = trained_record(after2_without_epochs, initialised=True, stage=stages[3], trained=True)
     assert after3 == {"generator": [1, 3], "ocr": [0, 3], "history_complete": True}
     assert describe_trained(after3) == "generator trained in stages 1, 3; OCR in stages 0, 3"
 
 
 def test_a_seed_without_a_record_makes_the_history_incomplete() -> None:
     stages = stage_table(load_lpasrn_config("lp_asrn_tiny", []))
-    record = trained_record(None, seeded=True, stage=stages[0], trained=True)
+    record = trained_record(None, initialised=True, stage=stages[0], trained=True)
     assert record == {"generator": [], "ocr": [0], "history_complete": False}
     assert describe_trained(record) == "generator trained in no recorded stage; OCR in stage 0"
 

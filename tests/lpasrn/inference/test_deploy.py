@@ -10,8 +10,8 @@ import torch
 
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.data.plates import load_rgb, scan_lr_tracks
-from lpasrn.prediction import load_reader, predict
-from lpasrn.submission import read_submission
+from lpasrn.inference.prediction import load_reader, predict
+from lpasrn.inference.submission import read_submission
 from tests.lpasrn.inference.test_prediction import lr_only_root, tiny_bundle  # noqa: F401  (lr_only_root is a fixture)
 
 pytest.importorskip("onnx", reason="ONNX export needs the espdl extra: pip install -e '.[espdl]'")

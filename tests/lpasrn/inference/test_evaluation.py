@@ -10,10 +10,10 @@ import torch
 from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
-from lpasrn.evaluation import evaluate, infer, sr_output_paths
+from lpasrn.inference.bundle import export_bundle
+from lpasrn.inference.evaluation import evaluate, infer, sr_output_paths
 from lpasrn.model_factory import build_generator
 from lpasrn.models import create_parseq
-from lpasrn.training.bundle import export_bundle
 
 TINY_MODEL = [
     "model.swinir_embed_dim=16",

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from lpasrn.data.charset import CHARSET
-from lpasrn.fusion import FUSIONS, char_probabilities, confidence_gap, fuse, fuse_tracks, read_plates, score_fusions
+from lpasrn.inference.fusion import (
+    FUSIONS,
+    char_probabilities,
+    confidence_gap,
+    fuse,
+    fuse_tracks,
+    read_plates,
+    score_fusions,
+)
 
 
 def plate_probs(text: str, sure: float = 0.8) -> torch.Tensor:

@@ -11,11 +11,11 @@ from experiments.errors import UserError
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
 from lpasrn.data.plates import scan_lr_tracks
+from lpasrn.inference.bundle import export_bundle
+from lpasrn.inference.prediction import load_reader, predict
+from lpasrn.inference.submission import read_submission
 from lpasrn.model_factory import build_generator
 from lpasrn.models import create_model
-from lpasrn.prediction import load_reader, predict
-from lpasrn.submission import read_submission
-from lpasrn.training.bundle import export_bundle
 from tests.conftest import run_cli
 
 TINY_MODEL = [

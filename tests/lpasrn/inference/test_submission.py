@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from experiments.errors import UserError
-from lpasrn.submission import TrackPrediction, format_line, read_submission, write_submission
+from lpasrn.inference.submission import TrackPrediction, format_line, read_submission, write_submission
 
 
 def test_a_submission_round_trips(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lpasrn.training.engine import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
+from lpasrn.training.fault_injection import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
 from tests.conftest import REPO_ROOT, submit_job, tiny_overrides
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from lpasrn.checkpoint import load_state
 from lpasrn.cli import run as lpasrn_run
 from lpasrn.config import load_lpasrn_config
-from lpasrn.training.checkpoint import load_state
-from lpasrn.training.engine import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
+from lpasrn.training.fault_injection import FAIL_AT_EPOCH_ENV, FAIL_MARKER_ENV
 from lpasrn.training.pipeline import LocalLauncher, run_pipeline
 from tests.conftest import tiny_overrides
 
@@ -36,7 +36,7 @@ def finished_run(synth_plates, tmp_path_factory):
     return cfg, storage / "full", bundle
 
 
-def test_every_stage_is_seeded_by_the_previous_best(finished_run):
+def test_every_stage_starts_from_the_previous_best(finished_run):
     cfg, run_dir, bundle = finished_run
     names = ["stage0-pretrain", "stage1-warmup", "stage2-lcofl", "stage3-finetune", "stage4-hard_mining"]
     assert sorted(p.name for p in run_dir.iterdir() if p.is_dir()) == names
@@ -104,7 +104,7 @@ def test_interrupted_stage_resumes_after_its_last_checkpoint(synth_plates, tmp_p
 
 
 def test_a_bundle_of_stage_0_alone_warns_that_its_generator_never_trained(synth_plates, tmp_path, caplog):
-    from lpasrn.evaluation import infer
+    from lpasrn.inference.evaluation import infer
 
     cfg = load_lpasrn_config("lp_asrn_tiny", tiny_overrides(synth_plates, tmp_path, "ocr-only", epochs=(1, 1, 1, 1, 1)))
     bundle = run_pipeline(cfg, LocalLauncher(), stages=[0])
@@ -161,7 +161,7 @@ def test_evaluate_and_infer_on_the_bundle(finished_run, synth_plates, tmp_path, 
 
 def test_the_slot_ocr_trains_through_every_stage_and_its_bundle_is_evaluated(synth_plates, tmp_path):
     """The CPU recipe's OCR (`ocr.model_type: slot_cnn`) goes through the same five stages, LCOFL included."""
-    from lpasrn.evaluation import evaluate
+    from lpasrn.inference.evaluation import evaluate
 
     overrides = tiny_overrides(synth_plates, tmp_path, "slot", epochs=(1, 1, 1, 1, 1)) + ["ocr.model_type=slot_cnn"]
     bundle = run_pipeline(load_lpasrn_config("lp_asrn_tiny", overrides), LocalLauncher())
@@ -189,7 +189,7 @@ def test_stages_can_train_on_plates_rendered_on_the_fly(synth_plates, tmp_path):
 
 def test_a_multi_frame_generator_trains_through_the_stages_and_is_evaluated(synth_plates, tmp_path):
     """model.generator_frames: the generator stages read stacks of frames; stage 0 and evaluation are unchanged."""
-    from lpasrn.evaluation import evaluate
+    from lpasrn.inference.evaluation import evaluate
 
     overrides = tiny_overrides(synth_plates, tmp_path, "multi", epochs=(1, 1, 1, 0, 1)) + [
         "ocr.model_type=slot_cnn",

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from experiments import storage
-from lpasrn.training.checkpoint import load_state
+from lpasrn.checkpoint import load_state
 from tests.conftest import run_cli, tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -32,9 +32,9 @@ def test_stages_on_local_and_ray_train_share_a_bucket(synth_plates, s3_bucket, t
     assert first.returncode == 0, first.stderr[-3000:]
     assert json.loads(storage.read_bytes(storage.join(run_dir, "stage0-pretrain", "metrics.json")))["finished"]
 
-    second = _train("--stage", "1", "--num-workers", "1", overrides=overrides)  # Ray Train, seeded from the bucket
+    second = _train("--stage", "1", "--num-workers", "1", overrides=overrides)  # Ray Train, starting from the bucket
     assert second.returncode == 0, second.stderr[-3000:]
-    assert f"seeded by {run_dir}/stage0-pretrain/best/state.pt" in second.stderr
+    assert f"starting from {run_dir}/stage0-pretrain/best/state.pt" in second.stderr
     stage1 = storage.join(run_dir, "stage1-warmup")
     summary = json.loads(storage.read_bytes(storage.join(stage1, "metrics.json")))
     assert summary["finished"] and [row["epoch"] for row in summary["history"]] == [1, 2]

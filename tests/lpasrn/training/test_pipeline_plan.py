@@ -21,8 +21,8 @@ def test_each_planned_stage_is_seeded_by_the_previous_stages_best(tmp_path):
     plan = plan_pipeline(_cfg(tmp_path))
     run_dir = tmp_path / "plan"
     assert [p.index for p in plan] == [0, 1, 2, 3, 4]
-    assert plan[0].seed_checkpoint is None and plan[2].stage_dir == str(run_dir / "stage2-lcofl")
-    assert plan[3].seed_checkpoint == str(run_dir / "stage2-lcofl" / "best" / "state.pt")
+    assert plan[0].init_checkpoint is None and plan[2].stage_dir == str(run_dir / "stage2-lcofl")
+    assert plan[3].init_checkpoint == str(run_dir / "stage2-lcofl" / "best" / "state.pt")
 
 
 def test_a_later_stage_alone_needs_its_seed_or_an_init_checkpoint(tmp_path):

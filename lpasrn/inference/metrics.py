@@ -47,12 +47,13 @@ class RecognitionMeter:
         return self.chars_right / max(1, self.chars)
 
     @property
+    def tracks_right(self) -> int:
+        """Tracks whose majority vote over their frames is right (ties go to the reading seen first)."""
+        return sum(votes.most_common(1)[0][0] == self.truth[track] for track, votes in self.votes.items())
+
+    @property
     def track_acc(self) -> float:
-        """Majority vote over each track's frames (ties go to the reading seen first)."""
-        if not self.votes:
-            return 0.0
-        right = sum(votes.most_common(1)[0][0] == self.truth[track] for track, votes in self.votes.items())
-        return right / len(self.votes)
+        return self.tracks_right / len(self.votes) if self.votes else 0.0
 
     def state(self) -> list[int]:
         return [self.words, self.words_right, self.chars, self.chars_right]

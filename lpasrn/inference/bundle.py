@@ -15,9 +15,8 @@ import torch
 
 from experiments import storage
 from experiments.errors import UserError
+from lpasrn.checkpoint import TRAINED_KEY, describe_trained, load_state
 from lpasrn.config import LpasrnConfig
-from lpasrn.training.checkpoint import load_state
-from lpasrn.training.stages import TRAINED_KEY, describe_trained
 
 logger = logging.getLogger(__name__)
 

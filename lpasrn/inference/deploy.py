@@ -1,4 +1,4 @@
-"""The deployable artefact: the generator and the OCR as ONNX graphs (`lpasrn.onnx_reader` runs them).
+"""The deployable artefact: the generator and the OCR as ONNX graphs (`lpasrn.inference.onnx_reader` runs them).
 
 `export_onnx` writes, into one folder (atomically):
 
@@ -33,10 +33,10 @@ from torch import Tensor, nn
 
 from experiments.io import atomic_directory
 from lpasrn.data.charset import CHARSET, PLATE_LENGTH
+from lpasrn.inference.onnx_reader import GENERATOR_FILE, META_FILE, OCR_FILE, ONNX_FORMAT, OnnxPlateReader, require_onnx
+from lpasrn.inference.prediction import TorchPlateReader
 from lpasrn.models.parseq import PARSeq
 from lpasrn.models.slot_ocr import PlateSlotOCR
-from lpasrn.onnx_reader import GENERATOR_FILE, META_FILE, OCR_FILE, ONNX_FORMAT, OnnxPlateReader, require_onnx
-from lpasrn.prediction import TorchPlateReader
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def export_onnx(
 ) -> ExportReport:
     """Write `generator.onnx`, `ocr.onnx` and `meta.json` for a bundle into `out`, atomically; then run both
     graphs on four random LR plates and report the largest logit difference from PyTorch."""
-    from lpasrn.training.bundle import load_bundle
+    from lpasrn.inference.bundle import load_bundle
 
     require_onnx()
     generator, ocr, cfg = load_bundle(bundle, "cpu")

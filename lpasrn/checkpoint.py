@@ -20,6 +20,7 @@ from experiments.errors import UserError
 from experiments.io import atomic_path
 
 STATE_FILE = "state.pt"
+TRAINED_KEY = "trained"  # which stages trained a checkpoint's generator and OCR (`training.stages.trained_record`)
 
 
 def save_state(folder: str | Path, state: dict[str, Any]) -> Path:
@@ -71,3 +72,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def describe_trained(record: dict[str, Any] | None) -> str:
+    """'generator trained in stages 1, 2; OCR in stage 0' (or what is known of it)."""
+    if record is None:
+        return "which stages trained it is not recorded"
+
+    def stages(indices: list[int]) -> str:
+        if not indices:
+            return "no stage" if record["history_complete"] else "no recorded stage"
+        return f"stage{'s' if len(indices) > 1 else ''} {', '.join(map(str, indices))}"
+
+    return f"generator trained in {stages(record['generator'])}; OCR in {stages(record['ocr'])}"

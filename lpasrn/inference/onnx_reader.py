@@ -1,7 +1,7 @@
 """Running an export of `lpasrn export --format onnx` with ONNX Runtime: LR frames in, OCR logits out.
 
 Its own module so that reading an export (`lpasrn predict --onnx`) needs neither the exporter nor `onnx`, and
-`lpasrn.prediction` and `lpasrn.deploy` each depend on it, not on each other both ways.
+`lpasrn.inference.prediction` and `lpasrn.inference.deploy` each depend on it, not on each other both ways.
 """
 
 from __future__ import annotations

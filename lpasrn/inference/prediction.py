@@ -1,8 +1,8 @@
 """`lpasrn predict`: read a test set the way the ICPR 2026 LRLPR benchmark scores it.
 
 Five LR frames per track in, one plate and a confidence per track out, written as the submission file
-(`lpasrn.submission`). Tracks are read in batches: every frame of a batch of tracks goes through the generator and
-the OCR at once, their per-position character probabilities are fused per track (`lpasrn.fusion`). The same loop
+(`submission`). Tracks are read in batches: every frame of a batch of tracks goes through the generator and
+the OCR at once, their per-position character probabilities are fused per track (`fusion`). The same loop
 runs PyTorch (an inference bundle) or ONNX Runtime (a folder from `lpasrn export --format onnx`).
 """
 
@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 from experiments.errors import UserError
 from lpasrn.data.charset import PLATE_LENGTH
 from lpasrn.data.plates import LRTrack, frame_stacks, load_rgb, scan_lr_tracks
-from lpasrn.fusion import DEFAULT_FUSION, FUSIONS, char_probabilities, fuse_tracks
+from lpasrn.inference.fusion import DEFAULT_FUSION, FUSIONS, char_probabilities, fuse_tracks
+from lpasrn.inference.submission import TrackPrediction
 from lpasrn.models.parseq import PARSeq
-from lpasrn.submission import TrackPrediction
 
 DECODINGS = ("ar", "nar")
 
@@ -90,12 +90,12 @@ def load_reader(
     if (checkpoint is None) == (onnx_dir is None):
         raise UserError("give either --checkpoint BUNDLE or --onnx DIR")
     if onnx_dir is not None:
-        from lpasrn.onnx_reader import OnnxPlateReader
+        from lpasrn.inference.onnx_reader import OnnxPlateReader
 
         if decode == "ar":
             raise UserError("--decode ar: the ONNX OCR decodes non-autoregressively (use --decode nar or leave it out)")
         return OnnxPlateReader(onnx_dir, device, threads)
-    from lpasrn.training.bundle import load_bundle
+    from lpasrn.inference.bundle import load_bundle
 
     generator, ocr, cfg = load_bundle(checkpoint, device)
     return TorchPlateReader(generator, ocr, tuple(cfg.data.lr_size), device, decode, cfg.model.generator_frames)
@@ -126,7 +126,7 @@ def _progress(batches: DataLoader, total_tracks: int, show: bool | None):
         from tqdm.auto import tqdm
 
         return tqdm(batches, desc=f"reading {total_tracks} tracks", unit="batch", dynamic_ncols=True, file=sys.stderr)
-    from lpasrn.training.progress import ProgressLines
+    from lpasrn.progress import ProgressLines
 
     return ProgressLines(batches, f"reading {total_tracks} tracks", every_s=30.0)
 

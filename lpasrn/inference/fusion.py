@@ -200,7 +200,7 @@ def confidence_gap(right: Sequence[bool], confidences: Sequence[float]) -> dict[
 
 
 def _scores(readings: PlateReadings, truths: Sequence[str]) -> dict[str, float | None]:
-    from lpasrn.training.metrics import char_matches
+    from lpasrn.inference.metrics import char_matches
 
     right = [text == truth for text, truth in zip(readings.texts, truths)]
     chars = sum(char_matches(text, truth) for text, truth in zip(readings.texts, truths))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from lpasrn.training.progress import ProgressLines
+from lpasrn.progress import ProgressLines
 
 
 def test_a_line_every_interval_says_how_far_and_how_fast(caplog):

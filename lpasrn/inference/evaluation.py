@@ -4,7 +4,7 @@
 up-scaled LR (what you get without super-resolution) and the HR image (the ceiling), so the gain from
 super-resolution is plain. With `lr_ocr`, a fourth row reads the bicubic LR with an OCR trained on LR frames
 (stage 0 with `ocr_input: lr`): the OCR-only baseline that super-resolution must beat to be worth its cost.
-Each row is also read per track, as the ICPR 2026 LRLPR benchmark scores it (`lpasrn.fusion`): the frames of a
+Each row is also read per track, as the ICPR 2026 LRLPR benchmark scores it (`lpasrn.inference.fusion`): the frames of a
 track fused by a vote over their texts or by pooling their per-position character probabilities, without the
 annotated layout, with the track recognition rate, character accuracy and the confidence gap per fusion beside the
 single-frame rate. `infer` turns LR plate images into SR images and plate texts.
@@ -30,9 +30,9 @@ from experiments.io import atomic_path, atomic_write_text
 from lpasrn.data.charset import PLATE_LENGTH
 from lpasrn.data.plates import PlateSRDataset, PlateTrack, generator_input, load_rgb, scan_tracks
 from lpasrn.data.splits import build_splits, resolve_split_file
-from lpasrn.fusion import FUSIONS, SINGLE, char_probabilities, score_fusions
-from lpasrn.training.bundle import load_bundle
-from lpasrn.training.metrics import ImageMeter, RecognitionMeter, char_matches
+from lpasrn.inference.bundle import load_bundle
+from lpasrn.inference.fusion import FUSIONS, SINGLE, char_probabilities, score_fusions
+from lpasrn.inference.metrics import ImageMeter, RecognitionMeter, char_matches
 
 LR_OCR = "lr_ocr"  # bicubic LR read by an OCR trained on LR
 SOURCE_NAMES = {
@@ -97,7 +97,7 @@ class EvaluationResult:
             lines += [
                 "",
                 "per track, as the benchmark scores it (layout not given: the likelier of Brazilian and "
-                "Mercosur; confidence = P(plate | it fits a layout), see lpasrn.fusion):",
+                "Mercosur; confidence = P(plate | it fits a layout), see lpasrn.inference.fusion):",
                 f"{'input':<20} {'fusion':<13} {'track_acc':>9} {'char_acc':>9} {'conf_gap':>9} {'frame_acc':>9}",
             ]
             for source, fusions in self.fusion.items():
