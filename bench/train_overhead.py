@@ -1,6 +1,6 @@
 """Ray Train against a plain loop doing the same work: epoch time, start-up, and a whole pipeline's wall time.
 
-    python bench/train_overhead.py [--tracks 40] [--epochs 5] [--threads 2]
+    python bench/train_overhead.py [--tracks 40] [--epochs 5] [--threads 2] [--pipeline-tracks 2000 --frames 2]
 
 On the same rendered plates and at the same torch threads (the plain loop sets them as a worker with
 `run.cpus_per_worker` does):
@@ -10,9 +10,10 @@ On the same rendered plates and at the same torch threads (the plain loop sets t
    time (`train_seconds`) and of the whole epoch (the gap between consecutive `finished_at`: training,
    validation, checkpoints and the report), and each against the plain loop (goal <= 1.03).
 2. Start-up and the pipeline: the tiny preset's five stages with its own epochs, `--local` and under Ray (Ray
-   started by the bench and timed: `ray.init`). Start-up = from the launch to the first stage's trainer starting
-   (`started_at` in its metrics.json); Ray Train runs per pipeline; the pipeline's wall time, and Ray against
-   `--local` with Ray's start counted in (goal <= 1.10).
+   started by the bench and timed: `ray.init`), on `--pipeline-tracks` tracks of `--frames` frames (default: the
+   steady-state plates; `--pipeline-tracks 2000 --frames 2` is the data `make demo` trains the preset on).
+   Start-up = from the launch to the first stage's trainer starting (`started_at` in its metrics.json); Ray Train
+   runs per pipeline; the pipeline's wall time, and Ray against `--local` with Ray's start counted in (goal <= 1.10).
 3. Training samples/s per stage, from the plain-loop pipeline.
 """
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracks", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=5, help="stage-1 epochs of the steady-state runs")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the loop and of the Ray worker")
+    parser.add_argument("--pipeline-tracks", type=int, help="tracks of the pipeline runs (default: --tracks)")
+    parser.add_argument("--frames", type=int, default=5, help="frames per track of the pipeline runs' plates")
     args = parser.parse_args(argv)
     if args.tracks < 4 or args.epochs < 3 or args.threads < 1:
         print("error: --tracks must be at least 4, --epochs at least 3, --threads at least 1", file=sys.stderr)
@@ -86,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root, storage = Path(tmp) / "plates", Path(tmp) / "runs"
         render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
-        cfg = lambda name, epochs=None: load_lpasrn_config(  # noqa: E731
-            "lp_asrn_tiny", overrides(root, storage, name, args.threads, epochs)
+        cfg = lambda name, epochs=None, data=root: load_lpasrn_config(  # noqa: E731
+            "lp_asrn_tiny", overrides(data, storage, name, args.threads, epochs)
         )
         seed = str(run_pipeline(cfg("seed", [0, 0, 0, 0, 0]), LocalLauncher(), stages=[0]))  # an untrained seed
         one_stage = [0, args.epochs, 0, 0, 0]
@@ -101,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         ray_init = time.time() - started
         runs["plain loop, Ray idle"] = timed_pipeline(cfg("plain-ray-idle", one_stage), LocalLauncher(), [1], seed)
         runs["Ray Train x1"] = timed_pipeline(cfg("ray", one_stage), RayTrainLauncher(), [1], seed)
-        local = timed_pipeline(cfg("pipeline-local"), LocalLauncher())
-        under_ray = timed_pipeline(cfg("pipeline-ray"), RayTrainLauncher())
+        pipeline_root = root
+        if args.pipeline_tracks is not None:
+            pipeline_root = Path(tmp) / "pipeline-plates"
+            render_dataset(pipeline_root, SynthConfig(tracks=args.pipeline_tracks, frames=args.frames, seed=0))
+        local = timed_pipeline(cfg("pipeline-local", data=pipeline_root), LocalLauncher())
+        under_ray = timed_pipeline(cfg("pipeline-ray", data=pipeline_root), RayTrainLauncher())
         ray_runs = len(list(storage.glob("pipeline-ray-stage*")))  # Ray Train runs <name>-stage<k>[-<l>]
 
     print(
@@ -116,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<22} {train:8.3f} {train / base_train:6.3f} {epoch:8.3f} {epoch / base_epoch:6.3f}")
 
     epochs = [stage["history"][-1]["epoch"] for stage in local[2]]
-    print(f"\n2. the five stages of lp_asrn_tiny (epochs {epochs}), {args.tracks} tracks")
+    tracks = args.pipeline_tracks or args.tracks
+    print(f"\n2. the five stages of lp_asrn_tiny (epochs {epochs}), {tracks} tracks")
     print(f"{'runner':<22} {'ray.init s':>10} {'start-up s':>11} {'Ray runs':>9} {'wall s':>8} {'ratio':>6}")
     print(f"{'--local':<22} {0.0:10.1f} {local[1]:11.1f} {0:9d} {local[0]:8.1f} {1.0:6.3f}")
     total = under_ray[0] + ray_init
