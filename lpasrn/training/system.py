@@ -12,12 +12,13 @@ from lpasrn.config import LossConfig
 from lpasrn.data.charset import CHARSET, PLATE_LENGTH, encode
 from lpasrn.losses.lcofl import lcofl_loss
 from lpasrn.models import SwinIRGenerator
+from lpasrn.models.ocr import plate_ocr
 from lpasrn.training.stages import StageSpec
 
 
 def plate_char_logits(ocr: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """[B, T, EOS + charset] OCR logits -> [B, 7, 36] logits over the plate charset, position-aligned."""
-    first = ocr.tokenizer.class_id(CHARSET[0])
+    first = plate_ocr(ocr).tokenizer.class_id(CHARSET[0])
     return logits[:, :PLATE_LENGTH, first : first + len(CHARSET)]
 
 
@@ -55,7 +56,7 @@ class PlateSRSystem(nn.Module):
         char_weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         if self.stage.trains_ocr_only:
-            loss = self.ocr.training_loss(lr if self.stage.cfg.ocr_input == "lr" else hr, texts)
+            loss = plate_ocr(self.ocr).training_loss(lr if self.stage.cfg.ocr_input == "lr" else hr, texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
         out: dict[str, torch.Tensor] = {"sr": sr.detach()}
