@@ -78,6 +78,7 @@ def trained_record(seed_record: dict[str, Any] | None, seeded: bool, stage: Stag
     trained an epoch. The record travels from seed to seed into the bundle, so `evaluate` can tell that a bundle
     of `--stage 0` alone holds an untrained generator. `history_complete` is False when a seed did not say
     (a checkpoint from before the record, or an --init-checkpoint from elsewhere)."""
+    record: dict[str, Any]
     if seed_record is not None:
         record = {
             "generator": list(seed_record["generator"]),
