@@ -26,9 +26,10 @@ demo: setup
 		--set 'data_sources=[{path: $(DEMO)/digits, weight: 1}]' export_dir=$(DEMO)/exported_models
 	@echo "demo outputs: $(DEMO)/ (plates, contact sheet, evaluation, digit exports) and runs/lp_asrn_tiny/"
 
-lint: setup  # ruff (lint, import order, format), configured in pyproject.toml; `make test` runs it first
+lint: setup  # ruff (lint, import order, format) and mypy, configured in pyproject.toml; `make test` runs it first
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +106,9 @@ def _read_tune(run_dir: Path) -> RunData | None:
 
 def _read_stages(run_dir: Path) -> RunData | None:
     stage_files = sorted(run_dir.glob("stage*-*/metrics.json"))
-    rows, history, metric = [], [], None
+    rows: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    metric = None
     for path in stage_files:
         match = _STAGE_DIR.match(path.parent.name)
         if not match:
@@ -135,7 +138,7 @@ def _read_stages(run_dir: Path) -> RunData | None:
     return RunData("lpasrn", trials, pd.DataFrame(history), metric, default_mode(metric or ""))
 
 
-def read_run(run_dir: str | Path) -> RunData:
+def read_run(run_dir: str | os.PathLike) -> RunData:
     """A Tune experiment folder or an lpasrn run folder; anything else is a user error."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -149,7 +152,7 @@ def read_run(run_dir: str | Path) -> RunData:
     return data
 
 
-def load(run_dir: str | Path) -> pd.DataFrame:
+def load(run_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per trial (or lpasrn stage): `config/<param>` columns and the last reported metrics."""
     return read_run(run_dir).trials
 
@@ -189,13 +192,13 @@ def param_importances(trials: pd.DataFrame, metric: str, mode: str) -> dict[str,
     """Optuna's importance evaluator on a study rebuilt from the trials (conditional parameters included
     only where every trial has them, as Optuna requires)."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
     rows = trials[trials[metric].notna()]
     columns = param_columns(rows)
     if len(rows) < 2 or not columns:
         return {}
-    distributions = {}
+    distributions: dict[str, BaseDistribution] = {}
     for column in columns:
         values = rows[column].dropna()
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):

@@ -152,12 +152,13 @@ def _log_scaled(values: np.ndarray) -> bool:
 
 
 def _numeric_ticks(values: np.ndarray, log: bool) -> list[float]:
-    from matplotlib.ticker import LogLocator, MaxNLocator
+    from matplotlib.ticker import Locator, LogLocator, MaxNLocator
 
     distinct = np.unique(values)
     if len(distinct) <= _MAX_EXACT_TICKS:
         return [float(v) for v in distinct]
     low, high = float(distinct[0]), float(distinct[-1])
+    locator: Locator
     if log:
         decades = np.log10(high) - np.log10(low)
         locator = LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,), numticks=8)

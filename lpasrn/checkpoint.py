@@ -36,6 +36,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     A missing or unreadable file is a UserError.
     """
     location = str(path)
+    source: io.BytesIO | Path
     if storage.is_uri(location):
         if not location.endswith(".pt"):
             location = storage.join(location, STATE_FILE)

@@ -86,6 +86,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     else:
         data = load_lpasrn_config(args.config, args.overrides).data
         root, split_file, ratios, seed = data.root, data.split_file, data.split_ratios, data.split_seed
+    skipped: dict[str, str]  # track id -> why it was skipped
     if packed.is_packed(root):
         packed.refuse_split_file(root, split_file)
         manifest = packed.read_manifest(root)
@@ -177,7 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lpasrn.config import load_lpasrn_config
     from lpasrn.data import packed
     from lpasrn.data.splits import build_splits
-    from lpasrn.training.pipeline import LocalLauncher, run_pipeline
+    from lpasrn.training.pipeline import LocalLauncher, StageLauncher, run_pipeline
 
     cfg = load_lpasrn_config(args.config, _train_overrides(args)).with_absolute_paths()
     if args.stage is not None and not 0 <= args.stage < len(cfg.stages):
@@ -193,7 +194,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             logging.getLogger("lpasrn").warning(
                 "--local runs one process; run.num_workers=%d is ignored", cfg.run.num_workers
             )
-        launcher = LocalLauncher()
+        launcher: StageLauncher = LocalLauncher()
     else:
         from lpasrn.ray_glue.cluster import check_resources, connect
         from lpasrn.ray_glue.train import RayTrainLauncher

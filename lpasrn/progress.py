@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 logger = logging.getLogger("lpasrn.training.engine")
@@ -31,7 +31,7 @@ class ProgressLines:
         return len(self.batches)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Any]:
-        total = len(self.batches) if hasattr(self.batches, "__len__") else None
+        total = len(self.batches) if isinstance(self.batches, Sized) else None
         start = last = self.clock()
         for step, batch in enumerate(self.batches, start=1):
             yield batch

@@ -86,7 +86,8 @@ def model_entry(name: str) -> ModelEntry:
 def build_model(name: str, input_shape: tuple[int, int, int], nb_classes: int) -> Any:
     """Build architecture `name` for an explicit input shape and class count."""
     entry = model_entry(name)
-    return entry.factory(tuple(input_shape), int(nb_classes))
+    height, width, channels = input_shape  # a plain tuple, whatever sequence of three was passed
+    return entry.factory((height, width, channels), int(nb_classes))
 
 
 def create_model(name: str, cfg: DigitsConfig) -> Any:

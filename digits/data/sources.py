@@ -72,8 +72,8 @@ def _is_image(path: Path) -> bool:
 def load_image(path: Path, shape: ImageShape) -> np.ndarray:
     """One image as uint8 (H, W, C): grey or RGB as asked, resized (bilinear) when its size differs."""
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if shape.channels == 1 else "RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("L" if shape.channels == 1 else "RGB")
             if image.size != (shape.width, shape.height):
                 image = image.resize((shape.width, shape.height), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
@@ -115,7 +115,7 @@ def _from_label_files(folder: Path, files: list[Path], nb_classes: int) -> list[
 
 
 def _from_class_folders(folders: list[Path], nb_classes: int) -> list[tuple[Path, int]]:
-    items = []
+    items: list[tuple[Path, int]] = []
     for sub in folders:
         name = sub.name
         # A folder is named by its class: `51` is class 51 for 100 classes, `5.1` the reading 5.1.

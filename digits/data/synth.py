@@ -131,7 +131,8 @@ def render_reading(class_index: int, spec: SynthSpec, rng: np.random.Generator) 
     radius = rng.uniform(0.0, 0.9)
     if radius > 0.2:
         pil = pil.filter(ImageFilter.GaussianBlur(radius))
-    noisy = np.asarray(pil, dtype=np.float32) + rng.normal(0.0, rng.uniform(1.0, 10.0), size=np.shape(pil))
+    blurred = np.asarray(pil, dtype=np.float32)
+    noisy = blurred + rng.normal(0.0, rng.uniform(1.0, 10.0), size=blurred.shape)
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8).reshape(spec.height, spec.width, spec.channels)
 
 

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -203,12 +204,14 @@ def export_espdl(
         raise ValueError("ESP-DL calibration needs at least one representative image")
     _, espdl_quantize_onnx, settings = _require_packages()
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Dataset
 
     model_dir = Path(model_dir)
     ensure_folder(model_dir)
     target_path = model_dir / espdl_file_name(model_name, target)
     calibration = torch.from_numpy(nchw(representative))
+    # A tensor is a map-style dataset (len and indexing), which torch's stubs do not know of
+    calibration_set = cast(Dataset[torch.Tensor], calibration)
     setting = settings.espdl_setting(num_of_bits=ESPDL_BITS)
     setting.quantize_activation_setting.calib_algorithm = ACTIVATION_CALIBRATION
     staging = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.", suffix=".partial", dir=model_dir))
@@ -219,7 +222,7 @@ def export_espdl(
             graph = espdl_quantize_onnx(
                 onnx_import_file=str(onnx_path),
                 espdl_export_file=str(staged),
-                calib_dataloader=DataLoader(calibration, batch_size=1, shuffle=False),
+                calib_dataloader=DataLoader(calibration_set, batch_size=1, shuffle=False),
                 calib_steps=len(calibration),
                 input_shape=[1, *calibration.shape[1:]],
                 target=target,

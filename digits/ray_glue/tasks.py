@@ -73,7 +73,7 @@ def train_concurrently(
         done, _ = ray.wait(list(pending), num_returns=1)
         index = pending.pop(done[0])
         try:
-            results[index] = ray.get(done[0])
+            result: RunResult = ray.get(done[0])
         except ray.exceptions.RayTaskError as err:
             user_error = _user_error(err)
             if user_error is None:
@@ -81,6 +81,7 @@ def train_concurrently(
             for ref in pending:
                 ray.cancel(ref)
             raise UserError(f"{configs[index].model_architecture}: {user_error}") from None
+        results[index] = result
         if on_done is not None:
-            on_done(results[index])
+            on_done(result)
     return [result for result in results if result is not None]

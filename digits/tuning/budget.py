@@ -66,7 +66,8 @@ class BudgetSearcher(WrappedSearcher):
         self.budget = Budget(total, max_trial_epochs)
         self.cost = cost
 
-    def suggest(self, trial_id: str) -> dict | str | None:
+    # Ray types Searcher.suggest `Optional[Dict]` but documents and handles Searcher.FINISHED (a str) as well
+    def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]
         if not self.budget.can_start():
             return None if self.budget.running else Searcher.FINISHED  # wait for running trials to free budget
         config = self.searcher.suggest(trial_id)

@@ -14,6 +14,9 @@ from experiments import paths, storage
 from experiments.config import StrictModel, load_config
 
 Quantization = Literal["ptq", "qat"]
+# The search space's default choices (every one there is)
+DEFAULT_OPTIMIZERS: tuple[Optimizer, ...] = ("adam", "rmsprop", "sgd", "nadam", "adamw")
+DEFAULT_QUANTIZATIONS: tuple[Quantization, ...] = ("ptq", "qat")
 
 
 # The results table the driver rewrites as trials end (`outputs` writes it, `mirror` brings it back on --resume).
@@ -49,16 +52,14 @@ class SearchSpace(StrictModel):
     architectures: list[str] = Field(
         default_factory=lambda: ["digit_recognizer_v6", "digit_recognizer_v7", "digit_recognizer_v4"], min_length=1
     )
-    optimizers: list[Optimizer] = Field(
-        default_factory=lambda: ["adam", "rmsprop", "sgd", "nadam", "adamw"], min_length=1
-    )
+    optimizers: list[Optimizer] = Field(default_factory=lambda: list(DEFAULT_OPTIMIZERS), min_length=1)
     learning_rate: FloatSpec = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     focal_gamma: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0], min_length=1)
     focal_alpha: FloatSpec = FloatRange(low=0.1, high=0.5)
     label_smoothing: FloatSpec = FloatRange(low=0.0, high=0.2)
     dropout: FloatSpec = FloatRange(low=0.0, high=0.5)
-    quantization: list[Quantization] = Field(default_factory=lambda: ["ptq", "qat"], min_length=1)
+    quantization: list[Quantization] = Field(default_factory=lambda: list(DEFAULT_QUANTIZATIONS), min_length=1)
     # Per-architecture replacements of the ranges above (e.g. smaller batches for a large model): the space is
     # conditional on the architecture, and Optuna learns each architecture's knob separately.
     per_architecture: dict[str, dict[str, FloatSpec | list[int] | list[str]]] = Field(default_factory=dict)

@@ -222,7 +222,7 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
     ]
     cache = ResultCache(exp_dir / CACHE_NAME)
     spent = pd.to_numeric(table.get("trial_epochs", pd.Series(dtype=float)), errors="coerce").fillna(0)
-    summary = {
+    summary: dict[str, Any] = {
         "objective": tcfg.objective,
         "metric": ACCURACY if tcfg.objective == "single" else [ACCURACY, SIZE],
         "mode": "max" if tcfg.objective == "single" else ["max", "min"],
@@ -250,14 +250,14 @@ def write_outputs(tcfg: TuneConfig, train_best: bool | None = None) -> TuneOutco
     files.append(atomic_write_text(exp_dir / BEST_SNIPPET, header + yaml.safe_dump(snippet, sort_keys=False)))
     files.append(atomic_write_text(exp_dir / BEST_CONFIG, config_to_yaml(cfg)))
     experiment_mirror(tcfg).sync()
-    files = published(tcfg, files)
+    published_files = published(tcfg, files)
     if tcfg.train_best if train_best is None else train_best:
-        files.extend(train_best_model(cfg, tcfg))
+        published_files.extend(train_best_model(cfg, tcfg))
     return TuneOutcome(
         exp_dir,
         int(len(table)),
         summary["best"],
-        files,
+        published_files,
         cache.repeats_answered,
         summary["trial_epochs_spent"],
         tcfg.experiment_location,

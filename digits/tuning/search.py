@@ -47,7 +47,7 @@ def objective(tcfg: TuneConfig) -> tuple[str | list[str], str | list[str]]:
 class TrialOptunaSearch(OptunaSearch):
     """OptunaSearch for trials that report a float signal every epoch and INT8 metrics once, when finished."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reported_epochs: dict[str, set[int]] = {}
 
@@ -64,7 +64,7 @@ class TrialOptunaSearch(OptunaSearch):
         if result and trial_id in self._ot_trials:
             self.on_trial_result(trial_id, result)
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        finished = bool(result) and all(result.get(m) is not None for m in metrics)
+        finished = bool(result and all(result.get(m) is not None for m in metrics))
         super().on_trial_complete(trial_id, result if finished else None, error)  # no objective: pruned
 
 

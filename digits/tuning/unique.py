@@ -78,7 +78,8 @@ class UniqueSearcher(WrappedSearcher):
         self._waiting: dict[str, list[str]] = {}  # key -> inner ids of repeats waiting for that trial's result
         self._serial = 0
 
-    def suggest(self, trial_id: str) -> dict | str | None:
+    # Ray types Searcher.suggest `Optional[Dict]` but documents and handles Searcher.FINISHED (a str) as well
+    def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]
         for _ in range(self.max_repeats):
             self._serial += 1
             inner_id = f"{trial_id}~{self._serial}"
@@ -115,6 +116,7 @@ class UniqueSearcher(WrappedSearcher):
         waiting = self._waiting.pop(key, [])
         ok = bool(result) and not error
         if ok:
+            assert result is not None  # ok: a non-empty result
             self.cache.repeats_answered += len(waiting)
             self.cache.put(key, values, trial_id, result)
         for inner_id in waiting:

@@ -57,7 +57,9 @@ def warm_start_point(space: SearchSpace, architecture: str, settings: dict[str, 
 def warm_start_points(space: SearchSpace, known_good: KnownGood | None = None) -> list[dict[str, Any]]:
     """One point per tuned architecture (in the space's order), duplicates dropped."""
     if known_good is None:
-        from digits.architectures.registry import known_good_settings as known_good
+        from digits.architectures.registry import known_good_settings
+
+        known_good = known_good_settings
     points: list[dict[str, Any]] = []
     for architecture in space.architectures:
         point = warm_start_point(space, architecture, known_good(architecture))

@@ -116,6 +116,7 @@ def heavily_augmented(
 ) -> LabelledImages:
     """`copies` strongly augmented versions of every training image, as one more uint8 source."""
     augmenter = build_augmenter(HEAVY_AUGMENTATION, seed)
+    assert augmenter is not None  # HEAVY_AUGMENTATION enables every layer
     images = np.concatenate([part.images for part in parts])
     labels = np.concatenate([part.labels for part in parts])
     out = []

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lpasrn.data.plates import LR_FRAMES
+from lpasrn.data.plates import LR_FRAMES, PlateSRDataset
 
 IMAGE_KEYS = ("lr", "hr", LR_FRAMES)  # LR_FRAMES: a multi-frame generator's stack, when the source makes one
 
 
-def _decoded(source: Dataset, index: int) -> dict[str, Any]:
+def _decoded(source: PlateSRDataset, index: int) -> dict[str, Any]:
     """One item with its images as the uint8 values their float tensors were made of (exact: k / 255 * 255 = k)."""
     item = source[index]
     return {
@@ -33,7 +33,7 @@ class DecodedPlates(Dataset):
     """Every item of `source` (a `PlateSRDataset`: dicts with float `lr`/`hr` in [0, 1] and labels), decoded now
     with `threads` threads (PIL releases the GIL while decoding) and kept as uint8."""
 
-    def __init__(self, source: Dataset, threads: int = 1):
+    def __init__(self, source: PlateSRDataset, threads: int = 1):
         with ThreadPoolExecutor(max(1, threads)) as pool:
             items = list(pool.map(lambda index: _decoded(source, index), range(len(source))))
         present = [key for key in IMAGE_KEYS if items and key in items[0]]

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def _frame_paths(directory: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     return tuple(frames["lr"][n] for n in numbers), tuple(frames["hr"][n] for n in numbers)
 
 
-def scan_tracks(root: str | Path, skip_bad: bool = False) -> ScanResult:
+def scan_tracks(root: str | os.PathLike, skip_bad: bool = False) -> ScanResult:
     """Find every track below `root`. With `skip_bad`, tracks with bad annotations or frames are counted
     and skipped instead of stopping the run."""
     root = Path(root)
@@ -196,7 +197,7 @@ _SPLIT_ALIASES = {
 
 
 def read_split_file(
-    path: str | Path, tracks: Sequence[PlateTrack], ignore: set[str] = frozenset()
+    path: str | Path, tracks: Sequence[PlateTrack], ignore: AbstractSet[str] = frozenset()
 ) -> dict[str, list[PlateTrack]]:
     """Split file: one `<track path> <train|val|test>` per line (space, comma or semicolon; `#` comments).
 
@@ -299,7 +300,7 @@ class PlateSRDataset(Dataset):
     def __init__(self, tracks: Sequence[PlateTrack], lr_size: tuple[int, int], scale: int, generator_frames: int = 1):
         self.tracks = list(tracks)
         self.generator_frames = generator_frames
-        self.lr_size = tuple(lr_size)
+        self.lr_size: tuple[int, int] = (lr_size[0], lr_size[1])
         self.hr_size = (lr_size[0] * scale, lr_size[1] * scale)
         self.samples = [(t, f) for t, track in enumerate(self.tracks) for f in range(track.num_frames)]
         self._warned: set[str] = set()  # tracks already warned about (per loading process)
@@ -325,7 +326,7 @@ class PlateSRDataset(Dataset):
         track = self.tracks[track_index]
         lr, hr = open_rgb(track.lr_paths[frame_index]), open_rgb(track.hr_paths[frame_index])
         self._warn_odd_sizes(track, frame_index + 1, lr, hr)
-        sample = {
+        sample: dict[str, Any] = {
             "lr": _to_tensor(lr, self.lr_size),
             "hr": _to_tensor(hr, self.hr_size),
             "text": track.text,
@@ -346,7 +347,7 @@ class PlateSRDataset(Dataset):
         return [self.tracks[t].text for t, _ in self.samples]
 
 
-def folder_split_file(root: str | Path, split_file: str | Path | None = None) -> Path | None:
+def folder_split_file(root: str | os.PathLike, split_file: str | os.PathLike | None = None) -> Path | None:
     """A folder dataset's split file: the one given, else its own `ROOT/split.txt`, else None (split by ratio)."""
     if split_file is not None:
         return Path(split_file)
@@ -355,8 +356,8 @@ def folder_split_file(root: str | Path, split_file: str | Path | None = None) ->
 
 
 def folder_splits(
-    root: str | Path,
-    split_file: str | Path | None = None,
+    root: str | os.PathLike,
+    split_file: str | os.PathLike | None = None,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     skip_bad: bool = False,

@@ -247,7 +247,7 @@ def _glyph_source(text: str, style: str = "standard") -> Image.Image:
     """`text` rasterised once at GLYPH_POINTS, cropped to its ink; every size is resampled from it."""
     font = ImageFont.truetype(str(plate_font_path(style)), GLYPH_POINTS)
     left, top, right, bottom = font.getbbox(text)
-    canvas = Image.new("L", (right - left, bottom - top), 0)
+    canvas = Image.new("L", (int(right - left), int(bottom - top)), 0)  # whole pixels: no stroke width
     ImageDraw.Draw(canvas).text((-left, -top), text, font=font, fill=255)
     return canvas
 

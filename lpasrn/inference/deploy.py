@@ -56,6 +56,9 @@ def resize_matrix(size_in: int, size_out: int) -> Tensor:
 class PlateInput(nn.Module):
     """[B, 3, H, W] in [0, 1] -> the OCR's [B, 3, *model_size] in [-1, 1], as `ocr_input` computes it."""
 
+    rows: Tensor  # buffers, registered in __init__ when the sizes differ
+    cols_t: Tensor
+
     def __init__(self, image_size: Sequence[int], model_size: Sequence[int]):
         super().__init__()
         self.resize = tuple(image_size) != tuple(model_size)
@@ -186,5 +189,5 @@ def export_onnx(
 @torch.inference_mode()
 def parity(generator: nn.Module, ocr: nn.Module, reader: OnnxPlateReader, lr: Tensor) -> float:
     """Largest |logit difference| between the ONNX graphs and PyTorch (decoding as exported) on `lr`."""
-    expected = TorchPlateReader(generator, ocr, tuple(lr.shape[-2:]), decode="nar").token_logits(lr)
+    expected = TorchPlateReader(generator, ocr, (lr.shape[-2], lr.shape[-1]), decode="nar").token_logits(lr)
     return float((reader.token_logits(lr) - expected).abs().max())

@@ -101,11 +101,11 @@ class EvaluationResult:
                 f"{'input':<20} {'fusion':<13} {'track_acc':>9} {'char_acc':>9} {'conf_gap':>9} {'frame_acc':>9}",
             ]
             for source, fusions in self.fusion.items():
-                for method, row in fusions.items():
-                    gap = f"{row['confidence_gap']:9.4f}" if row["confidence_gap"] is not None else f"{'-':>9}"
+                for method, scores in fusions.items():
+                    gap = f"{scores['confidence_gap']:9.4f}" if scores["confidence_gap"] is not None else f"{'-':>9}"
                     lines.append(
-                        f"{SOURCE_NAMES[source]:<20} {FUSION_NAMES[method]:<13} {row['track_acc']:9.4f} "
-                        f"{row['char_acc']:9.4f} {gap} {row['frame_acc']:9.4f}"
+                        f"{SOURCE_NAMES[source]:<20} {FUSION_NAMES[method]:<13} {scores['track_acc']:9.4f} "
+                        f"{scores['char_acc']:9.4f} {gap} {scores['frame_acc']:9.4f}"
                     )
         return "\n".join(lines)
 
@@ -201,8 +201,8 @@ def evaluate(
             for track_id, frame in zip(batch["track_id"], probs):
                 frame_probs[source].setdefault(track_id, []).append(frame)
         truths.update(zip(batch["track_id"], batch["text"]))
-        for source, meter in image_meters.items():
-            meter.update(images[source], hr)
+        for source, image_meter in image_meters.items():
+            image_meter.update(images[source], hr)
         for i, text in enumerate(batch["text"]):
             score = char_matches(reads["sr"][i], text) / len(text)
             cases.append(
@@ -251,7 +251,7 @@ def _to_pil(image: torch.Tensor, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(array).resize(size, Image.Resampling.NEAREST)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     import matplotlib
 
     try:
@@ -328,10 +328,10 @@ def infer(
     """Read plates from LR images (any size: resized to the model's LR size); write SR images to `out_dir`
     (see `sr_output_paths`)."""
     generator, ocr, cfg = load_bundle(bundle, device)
-    images = [Path(image) for image in images]
-    sr_paths = sr_output_paths(images, Path(out_dir)) if out_dir is not None and images else [None] * len(images)
+    paths = [Path(image) for image in images]
+    sr_paths = sr_output_paths(paths, Path(out_dir)) if out_dir is not None and paths else [None] * len(paths)
     readings = []
-    for image_path, sr_path in zip(images, sr_paths):
+    for image_path, sr_path in zip(paths, sr_paths):
         lr = load_rgb(image_path, cfg.data.lr_size)[None].to(device)
         layouts = [layout] if layout else None
         sr = generator(lr, layouts).clamp(0, 1)

@@ -58,7 +58,7 @@ class RecognitionMeter:
     def state(self) -> list[int]:
         return [self.words, self.words_right, self.chars, self.chars_right]
 
-    def merge_counts(self, counts: Sequence[int]) -> None:
+    def merge_counts(self, counts: Sequence[float]) -> None:
         """Replace the counters by totals summed over DDP ranks."""
         self.words, self.words_right, self.chars, self.chars_right = (int(c) for c in counts)
 

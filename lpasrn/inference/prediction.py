@@ -69,7 +69,8 @@ class TorchPlateReader:
         if decode is not None and decode not in DECODINGS:
             raise ValueError(f"decode must be one of {DECODINGS}, got {decode!r}")
         self.generator, self.ocr = generator.eval(), ocr.eval()
-        self.lr_size, self.device, self.decode = tuple(lr_size), device, decode
+        self.lr_size: tuple[int, int] = (lr_size[0], lr_size[1])
+        self.device, self.decode = device, decode
         self.generator_frames = generator_frames
 
     @torch.inference_mode()
@@ -97,15 +98,17 @@ def load_reader(
         return OnnxPlateReader(onnx_dir, device, threads)
     from lpasrn.inference.bundle import load_bundle
 
+    assert checkpoint is not None  # exactly one of the two was given
     generator, ocr, cfg = load_bundle(checkpoint, device)
-    return TorchPlateReader(generator, ocr, tuple(cfg.data.lr_size), device, decode, cfg.model.generator_frames)
+    return TorchPlateReader(generator, ocr, cfg.data.lr_size, device, decode, cfg.model.generator_frames)
 
 
 class LRTrackFrames(Dataset):
     """Item i: the LR frames of track i as [F, 3, h, w], bicubic-resized to the reader's LR size."""
 
     def __init__(self, tracks: Sequence[LRTrack], lr_size: tuple[int, int]):
-        self.tracks, self.lr_size = list(tracks), tuple(lr_size)
+        self.tracks = list(tracks)
+        self.lr_size: tuple[int, int] = (lr_size[0], lr_size[1])
 
     def __len__(self) -> int:
         return len(self.tracks)

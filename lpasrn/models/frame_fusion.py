@@ -25,8 +25,10 @@ class FrameFusion(nn.Module):
             nn.Conv2d(3 * channels, hidden, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(hidden, 1, 3, 1, 1)
         )
         # Zero scores at the start: the frames are first averaged, and the weighting is learnt from there.
-        nn.init.zeros_(self.score[-1].weight)
-        nn.init.zeros_(self.score[-1].bias)
+        head = self.score[-1]
+        assert isinstance(head, nn.Conv2d) and head.bias is not None
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
 
     def forward(self, features: Tensor) -> Tensor:
         batch, frames, channels, height, width = features.shape

@@ -90,8 +90,9 @@ class ViTEncoder(VisionTransformer):
             class_token=False,
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_features(x)
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        """Every patch token, normed (no pooling, no head): the decoder attends to them all. The masks are timm's."""
+        return self.forward_features(x, attn_mask=attn_mask, is_causal=is_causal)
 
 
 class DecoderLayer(nn.Module):

@@ -60,6 +60,7 @@ class GapDetector(nn.Module):
     def __init__(self, kernel_size: int = 5, sharpness: float = 4.0):
         super().__init__()
         self.profile = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2)
+        assert self.profile.bias is not None  # built with a bias (the default)
         with torch.no_grad():  # start as a smoothed threshold at half the plate's mean energy
             self.profile.weight.fill_(sharpness / kernel_size)
             self.profile.bias.fill_(-sharpness / 2)
@@ -76,6 +77,8 @@ class LayoutPositionalEncoding(nn.Module):
 
     A plate crop holds its seven characters side by side, so slot k covers roughly the k-th seventh of the width.
     """
+
+    layout_slot_kinds: Tensor  # a buffer, registered in __init__
 
     def __init__(self, channels: int, default_layout: str, num_slots: int = PLATE_LENGTH):
         super().__init__()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lpasrn.models.ocr import plate_ocr
 from lpasrn.models.registry import create_model, list_models
 from lpasrn.models.swinir import SwinIRGenerator
 
@@ -54,7 +55,8 @@ def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
 
 def describe_ocr(ocr: nn.Module) -> str:
     """What every registered OCR has in common: the plate size it reads and its characters."""
-    return f"input {ocr.img_size[0]}x{ocr.img_size[1]}, {len(ocr.charset)} characters"
+    interface = plate_ocr(ocr)
+    return f"input {interface.img_size[0]}x{interface.img_size[1]}, {len(interface.charset)} characters"
 
 
 def summarize(generator: SwinIRGenerator, ocr: nn.Module, ocr_name: str, lr_size: tuple[int, int]) -> str:
@@ -73,6 +75,7 @@ def registry_table(scale: int = 2) -> str:
     rows: list[tuple[str, str, int, str]] = []
     for name in list_models("generator"):
         generator = create_model(name, scale=scale)
+        assert isinstance(generator, SwinIRGenerator)  # every registered generator is a SwinIR preset
         rows.append((name, "generator", count_parameters(generator), generator.describe()))
     for name in list_models("ocr"):
         ocr = create_model(name)

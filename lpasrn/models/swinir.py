@@ -43,7 +43,7 @@ class SwinIRPreset:
     use_pyramid_attention: bool
 
     def build(self, scale: int = 2, **overrides: Any) -> SwinIRGenerator:
-        settings = dict(
+        settings: dict[str, Any] = dict(
             embed_dim=self.embed_dim,
             depths=(self.num_blocks_per_rstb,) * self.num_rstb,
             num_heads=self.num_heads,
@@ -146,6 +146,8 @@ def reflect_pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
 
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, with a learned bias per relative offset (W-MSA)."""
+
+    relative_position_index: Tensor  # a buffer, registered in __init__
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True):
         super().__init__()
@@ -307,6 +309,8 @@ class SwinIRGenerator(nn.Module):
     (`FrameFusion`), and returns one SR image in the reference frame's geometry.
     """
 
+    mean: Tensor  # a buffer, registered in __init__
+
     def __init__(
         self,
         scale: int,
@@ -440,6 +444,7 @@ class SwinIRGenerator(nn.Module):
 
     def _attend_to_characters(self, deep: Tensor, height: int, width: int, layouts: Sequence[str] | None) -> Tensor:
         """Pyramid attention on the image's own region of the padded map, so its slots span the plate only."""
+        assert self.pyramid_attention is not None  # forward calls this only with pyramid attention
         inner = self.pyramid_attention(deep[..., :height, :width], layouts)
         if inner.shape[-2:] == deep.shape[-2:]:
             return inner

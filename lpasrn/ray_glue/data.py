@@ -11,6 +11,7 @@ into memory on each worker (plates are small), so its figures are those of a loc
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -45,10 +46,9 @@ def packed_train_dataset(cfg: LpasrnConfig) -> tuple[ray.data.Dataset, int]:
         paths, filesystem=filesystem, columns=_READ_COLUMNS, shuffle=ray.data.FileShuffleConfig(seed=cfg.run.seed)
     )
     decoded = dataset.map_batches(
-        packed.decode_rows,
+        functools.partial(packed.decode_rows, lr_size=cfg.data.lr_size, scale=cfg.data.scale),
         batch_size=DECODE_BATCH_ROWS,
         batch_format="numpy",
-        fn_kwargs={"lr_size": tuple(cfg.data.lr_size), "scale": cfg.data.scale},
     )
     return decoded, manifest.num_samples("train")
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import ray.data
 import ray.train
 import torch
 from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -75,7 +77,8 @@ class RayTrainLauncher:
     def trainer(self, cfg: LpasrnConfig, plan: list[PlannedStage]) -> TorchTrainer:
         table = stage_table(cfg)
         streaming = [planned for planned in plan if streams_train_split(cfg, table[planned.index])]
-        datasets, streamed_samples = {}, {}
+        datasets: dict[str, ray.data.Dataset | Callable[[], ray.data.Dataset]] = {}
+        streamed_samples: dict[str, int] = {}
         if streaming:  # a packed dataset: Ray Data streams the train split to the workers
             datasets[TRAIN_DATASET], samples = packed_train_dataset(cfg)
             streamed_samples = {str(planned.index): samples for planned in streaming}

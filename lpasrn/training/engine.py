@@ -22,12 +22,13 @@ from experiments.errors import UserError
 from lpasrn.checkpoint import TRAINED_KEY, load_state, restore_rng_state, rng_state
 from lpasrn.config import LpasrnConfig
 from lpasrn.data.charset import CHARSET
-from lpasrn.data.hard_mining import HardExampleMiner
+from lpasrn.data.hard_mining import CurriculumSampler, HardExampleMiner
 from lpasrn.data.plates import generator_input
 from lpasrn.inference.metrics import ImageMeter, RecognitionMeter
 from lpasrn.losses.confusion import CharacterConfusionTracker
 from lpasrn.model_factory import build_generator, build_ocr, load_trained_weights
 from lpasrn.models.checkpoints import CheckpointError
+from lpasrn.models.ocr import plate_ocr
 from lpasrn.models.swinir import SwinIRGenerator
 from lpasrn.progress import ProgressLines
 from lpasrn.training.events import PlateStrip, confusion_image
@@ -125,9 +126,9 @@ class StageTrainer:
             logger.info("%s: resuming after epoch %d", self.stage.dir_name, state["epoch"] + 1)
 
     def _reweight_samples(self) -> None:
-        assert self.miner is not None
-        set_weights = self.data.train_sampler.set_weights  # the curriculum sampler of mining stages
-        set_weights(self.miner.weights)
+        sampler = self.data.train_sampler
+        assert self.miner is not None and isinstance(sampler, CurriculumSampler), "mining draws by the curriculum"
+        sampler.set_weights(self.miner.weights)
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
@@ -231,7 +232,7 @@ class StageTrainer:
                 images.update(source.float(), hr)
             if stage.cfg.update_confusion:
                 self.confusion.update(plate_char_logits(ocr, logits).argmax(-1), encode_targets(texts, self.device))
-            reads = ocr.tokenizer.decode_probabilities(logits.softmax(-1))[0]
+            reads = plate_ocr(ocr).tokenizer.decode_probabilities(logits.softmax(-1))[0]
             recognition.update(reads, texts, batch["track_id"])
             if self.is_main and not stage.trains_ocr_only and not strip.full:  # distinct plates, over batches
                 strip.add(lr, source.float(), hr, batch["track_id"], texts, reads)

@@ -83,7 +83,7 @@ def first_frame_per_track(track_ids: Sequence[Hashable], limit: int, seen: set |
     seen = set() if seen is None else seen
     if isinstance(track_ids, torch.Tensor):  # numeric ids collated into a tensor: compare values, not tensors
         track_ids = track_ids.tolist()
-    picked = []
+    picked: list[int] = []
     for index, track in enumerate(track_ids):
         if len(picked) == limit:
             break

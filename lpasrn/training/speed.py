@@ -9,11 +9,14 @@ place, so parameter names, checkpoints and DDP stay as they are.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from lpasrn.config import TrainConfig
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def bf16_enabled(device: torch.device, bf16: bool | None) -> bool:
@@ -38,7 +41,7 @@ def compile_targets(system: nn.Module) -> list[nn.Module]:
     return targets
 
 
-def apply_model_switches(system: nn.Module, train: TrainConfig) -> nn.Module:
+def apply_model_switches(system: ModuleT, train: TrainConfig) -> ModuleT:
     """channels-last and compilation, in place, before the model is moved and wrapped for DDP."""
     if train.channels_last:
         system.to(memory_format=torch.channels_last)

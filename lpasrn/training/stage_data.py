@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -116,12 +117,13 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
     val_tracks = splits["val"] or splits["test"]
     if not val_tracks:
         raise UserError(f"{data.split_file or data.root}: no val (or test) tracks to choose the best checkpoint")
-    loader_args = dict(
+    loader_args: dict[str, Any] = dict(
         batch_size=data.batch_size,
         num_workers=data.loader_workers,
         pin_memory=session.device.type == "cuda",
         persistent_workers=data.loader_workers > 0,
     )
+    train_loader: DataLoader | TrainBatches
     if stream is not None:
         train_set, sampler, train_loader = None, stream, stream
     else:

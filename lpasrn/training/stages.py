@@ -72,6 +72,7 @@ def trained_record(
     it has trained an epoch. The record travels from stage to stage into the bundle, so `evaluate` can tell that a
     bundle of `--stage 0` alone holds an untrained generator. `history_complete` is False when an initial
     checkpoint did not say (one from before the record, or an --init-checkpoint from elsewhere)."""
+    record: dict[str, Any]
     if init_record is not None:
         record = {
             "generator": list(init_record["generator"]),

@@ -12,12 +12,13 @@ from lpasrn.config import LossConfig
 from lpasrn.data.charset import CHARSET, PLATE_LENGTH, encode
 from lpasrn.losses.lcofl import lcofl_loss
 from lpasrn.models import SwinIRGenerator
+from lpasrn.models.ocr import plate_ocr
 from lpasrn.training.stages import StageSpec
 
 
 def plate_char_logits(ocr: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """[B, T, EOS + charset] OCR logits -> [B, 7, 36] logits over the plate charset, position-aligned."""
-    first = ocr.tokenizer.class_id(CHARSET[0])
+    first = plate_ocr(ocr).tokenizer.class_id(CHARSET[0])
     return logits[:, :PLATE_LENGTH, first : first + len(CHARSET)]
 
 
@@ -27,6 +28,9 @@ def encode_targets(texts: Sequence[str], device: torch.device) -> torch.Tensor:
 
 class PlateSRSystem(nn.Module):
     """Computes one stage's training loss: the OCR's own (stage 0) or L1 (+ LCOFL through the OCR on SR)."""
+
+    generator: SwinIRGenerator
+    ocr: nn.Module
 
     def __init__(self, generator: SwinIRGenerator, ocr: nn.Module, stage: StageSpec, loss_cfg: LossConfig):
         super().__init__()
@@ -56,7 +60,7 @@ class PlateSRSystem(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """The training loss of one batch (and its parts, detached, for logging and the hard-example miner)."""
         if self.stage.trains_ocr_only:
-            loss = self.ocr.training_loss(self.ocr_source(lr, hr), texts)
+            loss = plate_ocr(self.ocr).training_loss(self.ocr_source(lr, hr), texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
         char_logits = (
@@ -138,8 +142,9 @@ class PlateSRSystem(nn.Module):
 
 def sequence_cross_entropy(ocr: nn.Module, logits: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
     """Cross-entropy of OCR logits against the texts followed by EOS."""
-    expected = ocr.tokenizer.encode(texts, logits.device)[:, 1:]
+    tokenizer = plate_ocr(ocr).tokenizer
+    expected = tokenizer.encode(texts, logits.device)[:, 1:]
     steps = min(expected.shape[1], logits.shape[1])
     return F.cross_entropy(
-        logits[:, :steps].flatten(0, 1), expected[:, :steps].flatten(), ignore_index=ocr.tokenizer.pad_id
+        logits[:, :steps].flatten(0, 1), expected[:, :steps].flatten(), ignore_index=tokenizer.pad_id
     )
