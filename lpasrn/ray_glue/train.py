@@ -2,7 +2,7 @@
 
 One worker group trains every planned stage in turn, so a pipeline pays Ray Train's start-up (controller, worker
 processes and their imports, the process group) once, not once per stage. The driver hands over the plan: each
-stage's folder and seed (the previous stage's best, a known path). Checkpoints live in one tree, the stage
+stage's folder and initial checkpoint (the previous stage's best, a known path). Checkpoints live in one tree, the stage
 folders: a restarted worker group skips the finished stages and resumes the interrupted one from its `last/`
 checkpoint, exactly as `--local` does, so reports carry metrics only and Ray copies no checkpoint per epoch.
 """
