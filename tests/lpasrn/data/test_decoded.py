@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
 from lpasrn.config import DataConfig
-from lpasrn.data.decoded import DecodedPlates
-from lpasrn.data.plates import PlateSRDataset, scan_tracks
+from lpasrn.data.decoded import DecodedPlates, collate
+from lpasrn.data.hard_mining import CurriculumSampler
+from lpasrn.data.plates import LR_FRAMES, PlateSRDataset, scan_tracks
 from tests.conftest import write_track
 
 
@@ -26,9 +28,67 @@ def test_items_are_the_readers_bit_for_bit_and_need_no_files_afterwards(plate_ro
         assert got.keys() == want.keys()
         assert torch.equal(got["lr"], want["lr"]) and torch.equal(got["hr"], want["hr"])
         assert all(got[key] == want[key] for key in want if key not in ("lr", "hr"))
-    batch = next(iter(DataLoader(decoded, batch_size=4)))
+    batch = next(iter(DataLoader(decoded, batch_size=4, collate_fn=collate)))
     assert batch["lr"].shape == (4, 3, 16, 48) and batch["index"].tolist() == [0, 1, 2, 3]
 
 
 def test_decoding_once_is_the_default():
     assert DataConfig().cache_decoded is True
+
+
+class PerSample(Dataset):
+    """The same items without `__getitems__`: what the DataLoader's default path (sample by sample) gives."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+
+def assert_same_batch(got: dict, want: dict) -> None:
+    """Key by key, bit for bit: same keys in the same order, same types, dtypes, shapes, strides and bytes."""
+    assert type(got) is type(want) is dict and list(got) == list(want)
+    for key, value in want.items():
+        assert type(got[key]) is type(value), key
+        if isinstance(value, torch.Tensor):
+            assert (got[key].dtype, got[key].shape, got[key].stride()) == (value.dtype, value.shape, value.stride())
+            assert torch.equal(got[key].contiguous().view(torch.uint8), value.contiguous().view(torch.uint8)), key
+        else:
+            assert got[key] == value and all(type(a) is type(b) for a, b in zip(got[key], value, strict=True)), key
+
+
+@pytest.mark.parametrize("frames", [1, 3])  # 3: a multi-frame generator's `lr_frames` stack too
+def test_a_batch_fetched_at_once_is_default_collation_of_its_items(plate_root, frames):
+    decoded = DecodedPlates(PlateSRDataset(scan_tracks(plate_root).tracks, (16, 48), 2, frames))
+    for indices in ([0, 1, 2, 3], [17, 3, 3, 29, 0], [5]):  # unsorted and repeated, as the curriculum draws them
+        want = default_collate([decoded[index] for index in indices])
+        assert_same_batch(collate(decoded.__getitems__(indices)), want)
+    assert set(want) == {"lr", "hr", "text", "layout", "track_id", "frame", "index"} | (
+        {LR_FRAMES} if frames > 1 else set()
+    )
+    assert isinstance(want["text"], list) and want["index"].dtype == want["frame"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_loaders_over_samplers_give_the_per_sample_batches(plate_root, workers):
+    decoded = DecodedPlates(PlateSRDataset(scan_tracks(plate_root).tracks, (16, 48), 2))
+    curriculum = CurriculumSampler(len(decoded), total_epochs=3, num_replicas=2, rank=1, seed=4)
+    curriculum.set_epoch(2)  # draws with replacement, leaning on the weights
+    curriculum.set_weights(torch.linspace(0, 1, len(decoded)))
+    for sampler in (DistributedSampler(decoded, num_replicas=2, rank=1, shuffle=True, seed=3), curriculum, None):
+        want = list(DataLoader(PerSample(decoded), batch_size=4, sampler=sampler))
+        got = list(DataLoader(decoded, batch_size=4, sampler=sampler, collate_fn=collate, num_workers=workers))
+        assert len(got) == len(want) > 1
+        for got_batch, want_batch in zip(got, want, strict=True):
+            assert_same_batch(got_batch, want_batch)
+
+
+def test_the_collate_function_collates_other_datasets_as_default_and_a_plain_loader_fails_clearly(plate_root):
+    reader = PlateSRDataset(scan_tracks(plate_root).tracks, (16, 48), 2)
+    assert_same_batch(collate([reader[0], reader[7]]), default_collate([reader[0], reader[7]]))
+    with pytest.raises(TypeError, match="collate_fn=collate"):
+        next(iter(DataLoader(DecodedPlates(reader), batch_size=4)))
