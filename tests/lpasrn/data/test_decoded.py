@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 
 import pytest
@@ -92,3 +93,11 @@ def test_the_collate_function_collates_other_datasets_as_default_and_a_plain_loa
     assert_same_batch(collate([reader[0], reader[7]]), default_collate([reader[0], reader[7]]))
     with pytest.raises(TypeError, match="collate_fn=collate"):
         next(iter(DataLoader(DecodedPlates(reader), batch_size=4)))
+
+
+def test_a_worker_sends_its_batch_as_uint8_bytes_that_arrive_as_the_finished_batch(plate_root):
+    decoded = DecodedPlates(PlateSRDataset(scan_tracks(plate_root).tracks, (16, 48), 2))
+    batch = decoded.__getitems__(list(range(8)))
+    sent = pickle.dumps(batch)
+    assert 8 * (16 * 48 + 32 * 96) * 3 < len(sent) < 8 * (16 * 48 + 32 * 96) * 3 * 1.1  # uint8, not 4x as floats
+    assert_same_batch(pickle.loads(sent), collate(batch))
