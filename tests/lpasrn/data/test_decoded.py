@@ -9,11 +9,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
-from lpasrn.config import DataConfig
+from lpasrn.config import DataConfig, load_lpasrn_config
 from lpasrn.data.decoded import DecodedPlates, collate
 from lpasrn.data.hard_mining import CurriculumSampler
 from lpasrn.data.plates import LR_FRAMES, PlateSRDataset, scan_tracks
-from tests.conftest import write_track
+from lpasrn.training.session import LocalSession
+from lpasrn.training.stage_data import build_stage_data
+from lpasrn.training.stages import stage_table
+from tests.conftest import tiny_overrides, write_track
 
 
 def test_items_are_the_readers_bit_for_bit_and_need_no_files_afterwards(plate_root, tmp_path):
@@ -101,3 +104,22 @@ def test_a_worker_sends_its_batch_as_uint8_bytes_that_arrive_as_the_finished_bat
     sent = pickle.dumps(batch)
     assert 8 * (16 * 48 + 32 * 96) * 3 < len(sent) < 8 * (16 * 48 + 32 * 96) * 3 * 1.1  # uint8, not 4x as floats
     assert_same_batch(pickle.loads(sent), collate(batch))
+
+
+def test_every_stages_loaders_give_the_same_batches_with_a_worker_as_without(synth_plates, tmp_path):
+    def batches(workers: int, stage: int) -> tuple[list[dict], list[dict]]:
+        cfg = load_lpasrn_config(
+            "lp_asrn_tiny", tiny_overrides(synth_plates, tmp_path, "w") + [f"data.loader_workers={workers}"]
+        )
+        data = build_stage_data(cfg, stage_table(cfg)[stage], LocalSession(tmp_path, show_progress=False))
+        assert isinstance(data.train_set, DecodedPlates)
+        data.train_sampler.set_epoch(1)
+        return list(data.train_loader), list(data.val_loader)
+
+    cfg = load_lpasrn_config("lp_asrn_tiny", tiny_overrides(synth_plates, tmp_path, "w"))
+    assert any(stage.hard_mining for stage in stage_table(cfg))  # the curriculum's draws too
+    for stage in range(len(stage_table(cfg))):
+        for got, want in zip(batches(1, stage), batches(0, stage), strict=True):
+            assert len(got) == len(want) > 0
+            for got_batch, want_batch in zip(got, want, strict=True):
+                assert_same_batch(got_batch, want_batch)
