@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
 from lpasrn.config import DataConfig, load_lpasrn_config
-from lpasrn.data.decoded import DecodedPlates, collate
+from lpasrn.data.decoded import DecodedBatch, DecodedPlates, collate
 from lpasrn.data.hard_mining import CurriculumSampler
 from lpasrn.data.plates import LR_FRAMES, PlateSRDataset, scan_tracks
 from lpasrn.training.session import LocalSession
@@ -123,3 +123,11 @@ def test_every_stages_loaders_give_the_same_batches_with_a_worker_as_without(syn
             assert len(got) == len(want) > 0
             for got_batch, want_batch in zip(got, want, strict=True):
                 assert_same_batch(got_batch, want_batch)
+
+
+def test_images_become_float_as_torch_makes_them_for_every_uint8_value():
+    values = torch.arange(256, dtype=torch.uint8).view(1, 256)
+    made = collate(DecodedBatch(lr=values))["lr"]
+    assert made.dtype == torch.float32 and torch.equal(
+        made.view(torch.int32), values.float().div_(255.0).view(torch.int32)
+    )
