@@ -1,6 +1,6 @@
 """Can the training loader feed a GPU? Its decoded samples/s against what the generator would consume on one.
 
-    python bench/loader_vs_gpu.py [--tracks 400] [--epochs 3] [--threads 2] [--gpu-tflops 200]
+    python bench/loader_vs_gpu.py [--tracks 400] [--epochs 3] [--threads 2] [--gpu-tflops 200] [--loader-workers N]
 
 Consumption: the light and max generators' stage-1 training step (forward + L1 + backward + AdamW) on this CPU, in
 samples/s, with its FLOPs counted (`torch.utils.flop_counter`); times a GPU factor = `--gpu-tflops` (what one GPU is
@@ -9,6 +9,7 @@ CPU's measured FLOP/s. `--gpu-samples-per-s` replaces the estimate with a figure
 Loader: the train loader exactly as the engine builds it (`build_stage_data`: the preset's batch and
 `data.loader_workers`) over rendered synthetic tracks, every epoch iterated to the end, with `data.cache_decoded`
 off (PNG decoding each epoch) and on (decode once when the stage starts: that time is printed apart and counted in).
+`--loader-workers` replaces the preset's `data.loader_workers` (0: batches fetched in the training process).
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def consumption(preset: str, batch: int, steps: int) -> tuple[float, float]:
     return batch * steps / (time.perf_counter() - started), counter.get_total_flops() / batch
 
 
-def loader_rate(root: Path, cache: bool, epochs: int) -> tuple[float, float, list[float]]:
+def loader_rate(root: Path, cache: bool, epochs: int, workers: int | None) -> tuple[float, float, list[float]]:
     """(set-up seconds, samples/s over all epochs with set-up counted in, samples/s of each epoch)."""
-    cfg = preset_config(
-        "light",
-        [f"data.root={root}", f"data.split_file={root / 'split.txt'}", f"data.cache_decoded={str(cache).lower()}"],
-    )
+    overrides = [
+        f"data.root={root}",
+        f"data.split_file={root / 'split.txt'}",
+        f"data.cache_decoded={str(cache).lower()}",
+    ]
+    cfg = preset_config("light", overrides + ([] if workers is None else [f"data.loader_workers={workers}"]))
     started = time.perf_counter()
     data = build_stage_data(cfg, stage_table(cfg)[1], LocalSession(root, show_progress=False))
     setup = time.perf_counter() - started
@@ -73,19 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="timed generator steps per preset")
     parser.add_argument("--gpu-tflops", type=float, default=200.0, help="TFLOP/s one GPU is assumed to sustain")
     parser.add_argument("--gpu-samples-per-s", type=float, help="measured GPU consumption (bench/gpu.py), light")
+    parser.add_argument("--loader-workers", type=int, help="data.loader_workers instead of the preset's")
     args = parser.parse_args(argv)
     if min(args.tracks, args.epochs, args.threads, args.steps) < 1 or args.gpu_tflops <= 0:
         print("error: --tracks, --epochs, --threads, --steps and --gpu-tflops must be positive", file=sys.stderr)
+        return 2
+    if args.loader_workers is not None and args.loader_workers < 0:
+        print("error: --loader-workers must be >= 0", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "plates"
         render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
-        loaders = {cache: loader_rate(root, cache, args.epochs) for cache in (False, True)}
+        loaders = {cache: loader_rate(root, cache, args.epochs, args.loader_workers) for cache in (False, True)}
     cfg = preset_config("light")
+    workers = cfg.data.loader_workers if args.loader_workers is None else args.loader_workers
     print(
         f"train loader: {args.tracks} synthetic tracks, light preset batch {cfg.data.batch_size}, "
-        f"data.loader_workers={cfg.data.loader_workers}, {args.epochs} epochs, {args.threads} torch threads"
+        f"data.loader_workers={workers}, {args.epochs} epochs, {args.threads} torch threads"
     )
     print(f"{'data.cache_decoded':<20} {'set-up s':>9} {'samples/s (all)':>16} {'per epoch':>24}")
     for cache, (setup, rate, rates) in loaders.items():

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from experiments.errors import UserError
 from lpasrn.config import DataConfig, LpasrnConfig
 from lpasrn.data import packed
-from lpasrn.data.decoded import DecodedPlates
+from lpasrn.data.decoded import DecodedPlates, collate
 from lpasrn.data.hard_mining import CurriculumSampler
 from lpasrn.data.plates import PlateSRDataset, PlateTrack
 from lpasrn.data.splits import build_splits
@@ -122,6 +122,7 @@ def build_stage_data(cfg: LpasrnConfig, stage: StageSpec, session: TrainSession)
         num_workers=data.loader_workers,
         pin_memory=session.device.type == "cuda",
         persistent_workers=data.loader_workers > 0,
+        collate_fn=collate,  # a decoded split's batches come collated (`DecodedPlates.__getitems__`)
     )
     train_loader: DataLoader | TrainBatches
     if stream is not None:
