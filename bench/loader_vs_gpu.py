@@ -91,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         loaders = {cache: loader_rate(root, cache, args.epochs, args.loader_workers) for cache in (False, True)}
     cfg = preset_config("light")
     workers = cfg.data.loader_workers if args.loader_workers is None else args.loader_workers
+    workers_text = "null (0 for a decoded split, 2 from files)" if workers is None else str(workers)
     print(
         f"train loader: {args.tracks} synthetic tracks, light preset batch {cfg.data.batch_size}, "
-        f"data.loader_workers={workers}, {args.epochs} epochs, {args.threads} torch threads"
+        f"data.loader_workers={workers_text}, {args.epochs} epochs, {args.threads} torch threads"
     )
     print(f"{'data.cache_decoded':<20} {'set-up s':>9} {'samples/s (all)':>16} {'per epoch':>24}")
     for cache, (setup, rate, rates) in loaders.items():

@@ -35,7 +35,9 @@ class DataConfig(StrictModel):
     lr_size: tuple[int, int] = (16, 48)
     scale: Literal[2, 3, 4] = 2
     batch_size: int = Field(32, ge=1)
-    loader_workers: int = Field(2, ge=0)
+    # DataLoader worker processes; null: none for a split decoded into memory (a batch is one gather there, and a
+    # worker would only add pickling it across processes), 2 where frames are decoded from files or rendered.
+    loader_workers: int | None = Field(None, ge=0)
     # Decode and resize every frame pair once per stage and train from memory (uint8, 11.5 KB a pair at 16x48 x2)
     # instead of decoding each PNG every epoch; turn off for a dataset larger than the workers' memory.
     cache_decoded: bool = True
