@@ -21,18 +21,35 @@ def connect(log_to_driver: bool = True) -> str:
     if ray.is_initialized():
         return "already connected"
     address = os.environ.get("RAY_ADDRESS") or "local"
+    runtime_env: dict = {}
     env_vars = {key: value for key, value in os.environ.items() if key.startswith("GLYPHRAY_")}
+    if env_vars:
+        runtime_env["env_vars"] = env_vars
+    if address == "local":
+        runtime_env["worker_process_setup_hook"] = f"{__name__}.quiet_without_dashboard"
     try:
         ray.init(
             address=address,
             include_dashboard=False if address == "local" else None,
             logging_level=logging.WARNING,
             log_to_driver=log_to_driver,
-            runtime_env={"env_vars": env_vars} if env_vars else None,
+            runtime_env=runtime_env or None,
         )
     except Exception as err:  # noqa: BLE001 - Ray raises many types here; all mean "no cluster to run on"
         raise UserError(_start_failure(address, err)) from None
     return "local instance" if address == "local" else f"cluster {address}"
+
+
+# Ray Train's placement-group cleaner asks the State API every second whether the controller lives, and warns each
+# time it cannot: on a private local Ray, started without the dashboard that serves that API (and torn down with the
+# command, placement groups included), that is every second of a run.
+UNAVAILABLE_WITHOUT_DASHBOARD = ("ray.train.v2._internal.execution.controller.placement_group_cleaner",)
+
+
+def quiet_without_dashboard() -> None:
+    """Worker process setup hook of a private local Ray: mute the warnings of what needs the dashboard there."""
+    for name in UNAVAILABLE_WITHOUT_DASHBOARD:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _start_failure(address: str, err: Exception) -> str:

@@ -61,7 +61,9 @@ class RayTrainSession:
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Our progress and epoch lines; Ray's own INFO (such as each report repeated in full) stays out of the log.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lpasrn").setLevel(logging.INFO)
     cfg = LpasrnConfig.model_validate(loop_config["config"])
     # Ray sets OMP_NUM_THREADS=1 in workers; use the CPUs this worker was actually given.
     torch.set_num_threads(cfg.run.cpus_per_worker)

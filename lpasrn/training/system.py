@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,13 +63,15 @@ class PlateSRSystem(nn.Module):
             loss = plate_ocr(self.ocr).training_loss(self.ocr_source(lr, hr), texts)
             return {"loss": loss, "ocr": loss.detach()}
         sr = self.generator(lr, layouts)
-        char_logits = (
-            plate_char_logits(self.ocr, self.ocr(sr, max_length=PLATE_LENGTH)) if self.stage.uses_lcofl else None
+        out = self.sr_loss(
+            sr,
+            hr,
+            texts,
+            layouts,
+            char_weights,
+            lambda: plate_char_logits(self.ocr, self.ocr(sr, max_length=PLATE_LENGTH)),
         )
-        out = self.sr_loss(sr, hr, char_logits, texts, layouts, char_weights)
         out["sr"] = sr.detach()
-        if char_logits is not None:
-            out["char_logits"] = char_logits.detach()
         return out
 
     def ocr_source(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -80,13 +82,14 @@ class PlateSRSystem(nn.Module):
         self,
         sr: torch.Tensor,
         hr: torch.Tensor,
-        char_logits: torch.Tensor | None,
         texts: Sequence[str],
         layouts: Sequence[str],
         char_weights: torch.Tensor | None,
+        read_characters: Callable[[], torch.Tensor],
     ) -> dict[str, torch.Tensor]:
         """L1 and LCOFL, as the stage uses them, of SR images: the one place training and validation compute
-        the generator's loss. `loss` keeps its graph; its parts are detached."""
+        the generator's loss. `read_characters` gives the OCR's plate character logits of `sr` (called after L1,
+        so gradients sum in the same order as ever). `loss` keeps its graph; its parts are detached."""
         out: dict[str, torch.Tensor] = {}
         loss = sr.new_zeros(())
         if self.stage.uses_l1:
@@ -94,7 +97,7 @@ class PlateSRSystem(nn.Module):
             out["l1"] = l1.detach()
             loss = loss + l1
         if self.stage.uses_lcofl:
-            assert char_logits is not None, "LCOFL needs the OCR's character logits on the SR images"
+            char_logits = read_characters()
             terms = lcofl_loss(
                 char_logits,
                 encode_targets(texts, sr.device),
@@ -109,6 +112,7 @@ class PlateSRSystem(nn.Module):
                 lcofl=terms.total.detach(),
                 classification=terms.classification.detach(),
                 layout=terms.layout.detach(),
+                char_logits=char_logits.detach(),
             )
             loss = loss + self.loss_cfg.lambda_lcofl * terms.total
         out["loss"] = loss
@@ -135,9 +139,9 @@ class PlateSRSystem(nn.Module):
         OCR stage the cross-entropy of the autoregressive reading (its training loss permutes the order)."""
         if self.stage.trains_ocr_only:
             return sequence_cross_entropy(self.ocr, logits, texts)
-        return self.sr_loss(source.float(), hr, plate_char_logits(self.ocr, logits), texts, layouts, char_weights)[
-            "loss"
-        ]
+        return self.sr_loss(
+            source.float(), hr, texts, layouts, char_weights, lambda: plate_char_logits(self.ocr, logits)
+        )["loss"]
 
 
 def sequence_cross_entropy(ocr: nn.Module, logits: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
