@@ -61,15 +61,24 @@ class RayTrainSession:
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    # Our progress and epoch lines; Ray's own INFO (such as each report repeated in full) stays out of the log.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("lpasrn").setLevel(logging.INFO)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_ray_train_logs()
     cfg = LpasrnConfig.model_validate(loop_config["config"])
     # Ray sets OMP_NUM_THREADS=1 in workers; use the CPUs this worker was actually given.
     torch.set_num_threads(cfg.run.cpus_per_worker)
     plan = [PlannedStage(**planned) for planned in loop_config["plan"]]
     streamed = loop_config.get("streamed_samples", {})
     train_stages(cfg, plan, lambda planned: RayTrainSession(planned.stage_dir, streamed.get(str(planned.index), 0)))
+
+
+def _quiet_ray_train_logs() -> None:
+    """Our epoch lines say it all: Ray Train's INFO lines repeat each report in full (from a logger named after its
+    file) and announce every model move, so a worker logs Ray at WARNING and lpasrn at INFO."""
+    from ray.train.v2._internal.execution import context  # Ray is pinned; the logger's name is this file's path
+
+    for name in ("ray", context.__file__):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("lpasrn").setLevel(logging.INFO)
 
 
 class RayTrainLauncher:
