@@ -76,7 +76,7 @@ def _quiet_ray_train_logs() -> None:
     file) and announce every model move, so a worker logs Ray at WARNING and lpasrn at INFO."""
     from ray.train.v2._internal.execution import context  # Ray is pinned; the logger's name is this file's path
 
-    for name in ("ray", context.__file__):
+    for name in ("ray", "ray.train", context.__file__):  # "ray.train" has a level of its own
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("lpasrn").setLevel(logging.INFO)
 
