@@ -12,7 +12,7 @@ it is still near chance when it ends (5-epoch trials on 300 images: 0.3-0.7 vali
 trials the point is moved towards the same progress in fewer steps (`for_trial_length`): the smallest batch
 size the space allows the architecture (more steps per epoch), and the learning rate raised by the square root
 of the ratio of the full training's optimizer steps to the trial's (the square-root rule of adaptive
-optimizers), capped by the space.
+optimizers), capped by the space, and QAT where the space allows it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def for_trial_length(
 ) -> dict[str, Any]:
     """Known-good `settings` of a `full_epochs` training, moved for a trial of `trial_epochs` (module docstring):
     the smallest batch size of the space, the learning rate times sqrt(full steps / trial steps), within the
-    space. Unchanged when the trial is not shorter, or without a known batch size and learning rate."""
+    space, QAT. Unchanged when the trial is not shorter, or without a known batch size and learning rate."""
     batch, rate = settings.get("batch_size"), settings.get("learning_rate")
     if trial_epochs >= full_epochs or not batch or not rate:
         return dict(settings)
@@ -61,7 +61,9 @@ def for_trial_length(
     smallest = min(int(b) for b in batch_spec)
     steps_ratio = (full_epochs / trial_epochs) * (batch / smallest)  # optimizer steps: full training / trial
     raised = float(f"{rate * math.sqrt(steps_ratio):.3g}")
-    return {**settings, "batch_size": smallest, "learning_rate": _within(rate_spec, raised)}
+    # QAT where the space allows it: its fine-tuning (a fifth of the trial, counted in the budget) goes on
+    # training a model far from converged, on the INT8 grid it is scored on
+    return {**settings, "batch_size": smallest, "learning_rate": _within(rate_spec, raised), "use_qat": True}
 
 
 def warm_start_point(space: SearchSpace, architecture: str, settings: dict[str, Any]) -> dict[str, Any]:

@@ -489,11 +489,15 @@ def test_warm_start_points_of_short_trials_take_more_and_larger_steps():
     # 100 epochs at batch 32 -> 5 at batch 16: 40 times fewer steps, learning rate x sqrt(40)
     assert v6["batch_size"] == 16 and v6["learning_rate"] == pytest.approx(0.00632)
     assert v4["batch_size@digit_recognizer_v4"] == 32 and v4["learning_rate"] == pytest.approx(0.00447)  # [32, 64]
-    assert {k: v for k, v in v6.items() if k not in ("learning_rate", "batch_size")} == {
-        k: v for k, v in warm_start_points(tcfg.space, known)[0].items() if k not in ("learning_rate", "batch_size")
+    assert v6["quantization"] == "qat" == v4["quantization"]
+    moved = ("learning_rate", "batch_size", "quantization")
+    assert {k: v for k, v in v6.items() if k not in moved} == {
+        k: v for k, v in warm_start_points(tcfg.space, known)[0].items() if k not in moved
     }
     assert for_trial_length(tcfg.space, "digit_recognizer_v6", KNOWN, 1, 100)["learning_rate"] == 0.01  # capped
     assert for_trial_length(tcfg.space, "digit_recognizer_v6", KNOWN, 100, 100) == KNOWN  # a full training
+    ptq_only = load_tune_config("tune", ["space.quantization=[ptq]", "space.per_architecture={}"])
+    assert "quantization" not in warm_start_points(ptq_only.space, known, trial_epochs=5, full_epochs=100)[0]
     grid = load_tune_config("tune", ["space.learning_rate=[0.001, 0.003, 0.01]"])
     assert for_trial_length(grid.space, "digit_recognizer_v6", KNOWN, 5, 100)["learning_rate"] == 0.01  # nearest
     # the experiment's points: moved by default, as known with warm_start_for_trial_length off, none without
