@@ -4,8 +4,8 @@
         [--train-images 300] [--val-images 150] [--test-images 600] [--target 0.85]
         [--methods digits,random,hyperband,bayesian] [--config tune] [--set KEY=VALUE ...] [--out DIR]
 
---methods may add digits tune with one design choice undone (random-sampler, no-warm-start, no-cut-margin),
-to measure what each is worth.
+--methods may add digits tune with one design choice undone (random-sampler, no-warm-start, no-cut-margin,
+known-warm-start: the registry's settings not moved for the trials' length), to measure what each is worth.
 
 Per seed, a fresh draw of scikit-learn digits into a training split, a validation split (what every search
 sees and ranks by) and a held-out test split that no search sees. Per budget B, every method searches the tune
@@ -68,6 +68,7 @@ DIGITS_VARIANTS = {
     "random-sampler": ["sampler=random"],
     "no-warm-start": ["warm_start=false"],
     "no-cut-margin": ["cut_margin=0"],
+    "known-warm-start": ["warm_start_for_trial_length=false"],
 }
 
 
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods",
         default="digits,random,hyperband,bayesian",
-        help="digits (and its variants random-sampler, no-warm-start, no-cut-margin) and "
+        help="digits (and its variants random-sampler, no-warm-start, no-cut-margin, known-warm-start) and "
         "KerasTuner's random, hyperband, bayesian",
     )
     parser.add_argument("--train-images", type=int, default=300)

@@ -4,6 +4,10 @@ Budgets are what users compare searches by ("the same model with half the epochs
 all training. Trials report their running total as `trial_epochs`. `BudgetSearcher` starts a trial only when
 what is spent, plus what the running trials may still spend, plus the most a new trial can cost, fits in the
 budget; so an experiment never trains more than `budget_epochs`, and ends when no further trial fits.
+
+When QAT is tuned, the most a trial can cost is epochs_per_trial plus its QAT fine-tuning; a remainder that
+fits only a PTQ trial is not left unspent: the next suggestion is asked with PTQ fixed (`cheaper`, a partial
+configuration the innermost searcher fixes, `TrialOptunaSearch.fix_params`), and started only if it fits.
 """
 
 from __future__ import annotations
@@ -43,9 +47,11 @@ class Budget:
     def reserved(self) -> int:
         return sum(max(0, cost - self.spent.get(trial_id, 0)) for trial_id, cost in self.running.items())
 
-    def can_start(self) -> bool:
-        """Whether a trial of the most expensive kind still fits beside what is spent and reserved."""
-        return self.total is None or self.used + self.reserved + self.max_trial_epochs <= self.total
+    def can_start(self, cost: int | None = None) -> bool:
+        """Whether a trial costing `cost` (default: the most expensive kind) still fits beside what is spent and
+        reserved."""
+        cost = self.max_trial_epochs if cost is None else cost
+        return self.total is None or self.used + self.reserved + cost <= self.total
 
     def start(self, trial_id: str, cost: int) -> None:
         self.running[trial_id] = cost
@@ -61,16 +67,54 @@ class Budget:
 class BudgetSearcher(WrappedSearcher):
     """Wraps a Searcher: no trial starts that could overrun the budget; the search ends when none fits."""
 
-    def __init__(self, searcher: Searcher, total: int | None, max_trial_epochs: int, cost: Callable[[dict], int]):
+    def __init__(
+        self,
+        searcher: Searcher,
+        total: int | None,
+        max_trial_epochs: int,
+        cost: Callable[[dict], int],
+        cheaper: tuple[int, dict[str, Any]] | None = None,
+    ):
+        """`cheaper`: (cost, parameters): fixing these parameters makes a trial cost at most that (PTQ only)."""
         super().__init__(searcher)
         self.budget = Budget(total, max_trial_epochs)
         self.cost = cost
+        self.cheaper = cheaper
+
+    def _innermost(self) -> Searcher:
+        searcher = self.searcher
+        while isinstance(inner := getattr(searcher, "searcher", None), Searcher):
+            searcher = inner
+        return searcher
+
+    def _suggest_cheaper(self, trial_id: str) -> dict | str | None:
+        """A suggestion with the `cheaper` parameters fixed, when only such a trial fits (else None)."""
+        if self.cheaper is None or not self.budget.can_start(self.cheaper[0]):
+            return None
+        innermost = self._innermost()
+        fix = getattr(innermost, "fix_params", None)
+        if fix is None:
+            return None
+        fix(self.cheaper[1])
+        try:
+            config = self.searcher.suggest(trial_id)
+        finally:
+            fix(None)
+        if isinstance(config, dict) and not self.budget.can_start(self.cost(config)):
+            self.searcher.on_trial_complete(trial_id, None, error=True)  # never overrun: drop it unrun,
+            self.cheaper = None  # and do not try again
+            return None
+        return config
 
     # Ray types Searcher.suggest `Optional[Dict]` but documents and handles Searcher.FINISHED (a str) as well
     def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]
-        if not self.budget.can_start():
-            return None if self.budget.running else Searcher.FINISHED  # wait for running trials to free budget
-        config = self.searcher.suggest(trial_id)
+        config: dict | str | None
+        if self.budget.can_start():
+            config = self.searcher.suggest(trial_id)
+        else:
+            config = self._suggest_cheaper(trial_id)
+            if config is None:
+                return None if self.budget.running else Searcher.FINISHED  # wait for running trials to free budget
         if isinstance(config, dict):
             self.budget.start(trial_id, self.cost(config))
         return config

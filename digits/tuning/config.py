@@ -107,6 +107,9 @@ class TuneConfig(StrictModel):
     sampler: Literal["tpe", "random"] = "tpe"
     n_startup_trials: int | None = Field(None, ge=0)  # random proposals before TPE (None: 2 after warm starts)
     warm_start: bool = True  # try each architecture's known-good settings (the registry's) first
+    # ... moved for trials shorter than base.epochs (the training they are known for): smallest batch size, and
+    # the learning rate raised by sqrt(full training's optimizer steps / a trial's), within the space; QAT
+    warm_start_for_trial_length: bool = True
     eval_images: int = Field(0, ge=0)  # validation images the final INT8 model is scored on (0: all)
     seed: int = 42
     max_failures: int = Field(0, ge=0)

@@ -185,9 +185,9 @@ def _ctrl_c_recorded() -> Iterator[threading.Event]:
 
 def _new_tuner(tcfg: TuneConfig):
     save_resolved_config(tcfg, tcfg.experiment_dir)
-    from digits.tuning.warm_start import warm_start_points
+    from digits.tuning.warm_start import experiment_warm_start_points
 
-    points = warm_start_points(tcfg.space) if tcfg.warm_start else []
+    points = experiment_warm_start_points(tcfg)
     _init_ray()
     tuner = build_tuner(tcfg, points)
     print(describe(tcfg, len(points)), flush=True)

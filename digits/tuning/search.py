@@ -10,7 +10,8 @@
   trial stopped at a rung never measured INT8 and is told to Optuna as pruned, which TPE ranks by how far it got.
 - The first trials are the warm-start points (`warm_start`): each architecture's known-good settings.
   TPE then needs only a couple of random proposals before it models (`n_startup_trials`).
-- `UniqueSearcher` answers repeated configurations from a cache; `BudgetSearcher` keeps to the budget.
+- `UniqueSearcher` answers repeated configurations from a cache; `BudgetSearcher` keeps to the budget, and
+  spends a remainder too small for a QAT trial on a PTQ one (`ptq_params`, fixed through `fix_params`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from ray.tune.search.optuna import OptunaSearch
 from digits.tuning.budget import BudgetSearcher, trial_epochs
 from digits.tuning.config import TuneConfig
 from digits.tuning.rungs import EPOCH, SIGNAL
-from digits.tuning.space import DefineByRun, config_key, hyperparameters
+from digits.tuning.space import DefineByRun, config_key, hyperparameters, is_asked, knob_spec
 from digits.tuning.unique import CACHE_NAME, UniqueSearcher
-from digits.tuning.warm_start import warm_start_points
+from digits.tuning.warm_start import experiment_warm_start_points
 from experiments import storage
 from experiments.errors import UserError
 
@@ -50,6 +51,21 @@ class TrialOptunaSearch(OptunaSearch):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reported_epochs: dict[str, set[int]] = {}
+        self._fixed: dict[str, Any] | None = None
+
+    def fix_params(self, params: dict[str, Any] | None) -> None:
+        """Fix these parameters in the suggestions that follow (None: stop); Optuna samples the others."""
+        self._fixed = params
+
+    def suggest(self, trial_id: str) -> dict | None:
+        import optuna
+
+        study = self._ot_study
+        if self._fixed and study is not None and trial_id not in self._ot_trials:
+            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            if not waiting:  # warm-start points still queued come first
+                study.enqueue_trial(self._fixed, skip_if_exists=False)
+        return super().suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list) or trial_id in self._completed_trials or SIGNAL not in result:
@@ -109,12 +125,27 @@ def build_sampler(tcfg: TuneConfig, warm_starts: int):
         )
 
 
+def ptq_params(tcfg: TuneConfig) -> tuple[int, dict[str, Any]] | None:
+    """(cost, parameters) of a PTQ-only trial when QAT is tuned and every architecture allows PTQ (else None):
+    what the budget falls back to when only epochs_per_trial are left."""
+    if tcfg.max_trial_epochs == tcfg.epochs_per_trial:
+        return None
+    params: dict[str, Any] = {}
+    for architecture in tcfg.space.architectures:
+        spec, name = knob_spec(tcfg.space, "quantization", architecture)
+        if "ptq" not in spec:
+            return None
+        if is_asked(spec):
+            params[name] = "ptq"
+    return tcfg.epochs_per_trial, params
+
+
 def build_searcher(tcfg: TuneConfig, points: list[dict[str, Any]] | None = None):
     """The searcher stack of the module docstring; `points` default to the warm-start points of the space."""
     from ray.tune.search import ConcurrencyLimiter
 
     if points is None:
-        points = warm_start_points(tcfg.space) if tcfg.warm_start else []
+        points = experiment_warm_start_points(tcfg)
     metric, mode = objective(tcfg)
     optuna_search = TrialOptunaSearch(
         space=DefineByRun(tcfg.space),
@@ -132,6 +163,10 @@ def build_searcher(tcfg: TuneConfig, points: list[dict[str, Any]] | None = None)
         tcfg.experiment_dir / CACHE_NAME,
     )
     budget = BudgetSearcher(
-        unique, tcfg.budget_epochs, tcfg.max_trial_epochs, functools.partial(trial_epochs, tcfg=tcfg)
+        unique,
+        tcfg.budget_epochs,
+        tcfg.max_trial_epochs,
+        functools.partial(trial_epochs, tcfg=tcfg),
+        ptq_params(tcfg),
     )
     return ConcurrencyLimiter(budget, max_concurrent=tcfg.max_concurrent)

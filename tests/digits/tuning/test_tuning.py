@@ -315,6 +315,70 @@ def test_a_simulated_search_never_spends_more_than_its_budget():
     assert searcher.budget.used == spent
 
 
+class FixableSearcher(ScriptedSearcher):
+    """Suggests QAT trials unless parameters are fixed (as TrialOptunaSearch.fix_params does)."""
+
+    def __init__(self):
+        super().__init__([])
+        self.fixed: dict | None = None
+
+    def fix_params(self, params: dict | None) -> None:
+        self.fixed = params
+
+    def suggest(self, trial_id: str):
+        return {"optimizer": "adam", "quantization": "qat", **(self.fixed or {})}
+
+
+def test_a_remainder_too_small_for_qat_is_spent_on_a_ptq_trial():
+    from digits.tuning.budget import BudgetSearcher
+
+    inner = FixableSearcher()
+    cost = {"qat": 6, "ptq": 5}
+    searcher = BudgetSearcher(inner, 17, 6, lambda config: cost[config["quantization"]], (5, {"quantization": "ptq"}))
+    for trial_id in ("t1", "t2"):
+        assert searcher.suggest(trial_id)["quantization"] == "qat"
+        searcher.on_trial_complete(trial_id, {"trial_epochs": 6})
+    assert searcher.suggest("t3")["quantization"] == "ptq"  # 12 spent: 5 left, a QAT trial would cost 6
+    assert inner.fixed is None  # fixed for that suggestion only
+    searcher.on_trial_complete("t3", {"trial_epochs": 5})
+    assert searcher.suggest("t4") == Searcher.FINISHED and searcher.budget.used == 17
+    without, _ = budgeted(17, per_trial=6)  # no cheaper trial known: the remainder stays unspent
+    for trial_id in ("t1", "t2"):
+        without.suggest(trial_id)
+        without.on_trial_complete(trial_id, {"trial_epochs": 6})
+    assert without.suggest("t3") == Searcher.FINISHED
+
+
+def test_the_ptq_fallback_fixes_every_quantization_parameter_and_optuna_keeps_it(tmp_path):
+    from digits.tuning.search import build_searcher, ptq_params
+
+    tcfg = load_tune_config(
+        "tune",
+        [
+            f"storage_path={tmp_path}",
+            "name=p",
+            "epochs_per_trial=5",
+            "grace_period=3",
+            "budget_epochs=11",
+            "max_concurrent=1",
+            "warm_start=false",
+            "space.per_architecture={digit_recognizer_v4: {quantization: [ptq, qat]}}",
+        ],
+    )
+    assert ptq_params(tcfg) == (5, {"quantization": "ptq", "quantization@digit_recognizer_v4": "ptq"})
+    ptq_only = tcfg.space.model_copy(update={"quantization": ["ptq"], "per_architecture": {}})
+    assert ptq_params(tcfg.model_copy(update={"space": ptq_only})) is None
+    tcfg.experiment_dir.mkdir(parents=True)
+    searcher = build_searcher(tcfg, [])
+    budget = searcher.searcher
+    budget.budget.spent["earlier"] = 6  # 5 left: only a PTQ trial fits
+    for serial in range(5):
+        config = searcher.suggest(f"t{serial}")
+        assert hyperparameters(config, tcfg.space)["quantization"] == "ptq"
+        budget.budget.running.clear()
+        searcher.on_trial_complete(f"t{serial}", {"trial_epochs": 0})
+
+
 def test_budget_state_round_trips(tmp_path):
     searcher, _ = budgeted(20)
     searcher.suggest("t1")
@@ -414,6 +478,34 @@ def test_warm_start_points_are_the_known_settings_under_their_optuna_names():
     trial = study.ask()
     DefineByRun(tcfg.space)(trial)
     assert trial.params == v4  # Optuna asks exactly these knobs, with these values
+
+
+def test_warm_start_points_of_short_trials_take_more_and_larger_steps():
+    from digits.tuning.warm_start import experiment_warm_start_points, for_trial_length, warm_start_points
+
+    tcfg = load_tune_config("tune", ["epochs_per_trial=5", "base.epochs=100"])
+    known = lambda name: dict(KNOWN)  # noqa: E731
+    v6, v7, v4 = warm_start_points(tcfg.space, known, trial_epochs=5, full_epochs=100)
+    # 100 epochs at batch 32 -> 5 at batch 16: 40 times fewer steps, learning rate x sqrt(40)
+    assert v6["batch_size"] == 16 and v6["learning_rate"] == pytest.approx(0.00632)
+    assert v4["batch_size@digit_recognizer_v4"] == 32 and v4["learning_rate"] == pytest.approx(0.00447)  # [32, 64]
+    assert v6["quantization"] == "qat" == v4["quantization"]
+    moved = ("learning_rate", "batch_size", "quantization")
+    assert {k: v for k, v in v6.items() if k not in moved} == {
+        k: v for k, v in warm_start_points(tcfg.space, known)[0].items() if k not in moved
+    }
+    assert for_trial_length(tcfg.space, "digit_recognizer_v6", KNOWN, 1, 100)["learning_rate"] == 0.01  # capped
+    assert for_trial_length(tcfg.space, "digit_recognizer_v6", KNOWN, 100, 100) == KNOWN  # a full training
+    ptq_only = load_tune_config("tune", ["space.quantization=[ptq]", "space.per_architecture={}"])
+    assert "quantization" not in warm_start_points(ptq_only.space, known, trial_epochs=5, full_epochs=100)[0]
+    grid = load_tune_config("tune", ["space.learning_rate=[0.001, 0.003, 0.01]"])
+    assert for_trial_length(grid.space, "digit_recognizer_v6", KNOWN, 5, 100)["learning_rate"] == 0.01  # nearest
+    # the experiment's points: moved by default, as known with warm_start_for_trial_length off, none without
+    points = experiment_warm_start_points(tcfg)
+    assert points[0]["batch_size"] == 16
+    unmoved = experiment_warm_start_points(tcfg.model_copy(update={"warm_start_for_trial_length": False}))
+    assert unmoved[0]["batch_size"] == 32 and unmoved[0]["learning_rate"] == 0.001
+    assert experiment_warm_start_points(tcfg.model_copy(update={"warm_start": False})) == []
 
 
 def test_warm_start_leaves_out_what_the_space_excludes():
