@@ -135,7 +135,7 @@ def test_the_study_opens_in_optuna(tuned):
     exp_dir, _ = tuned
     study = load_study(exp_dir)  # objective multi: (INT8 accuracy, INT8 size) per trial, repeats included
     values = {tuple(t.values) for t in study.trials if t.values}
-    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv")
+    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv", dtype={"trial_id": str})
     assert set(zip(table["int8_accuracy"], table["int8_size_bytes"])) <= values
     assert len(study.best_trials) >= 1
 
@@ -221,7 +221,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
     assert returncode == 130, err[-3000:]
     finished_before = finished()
     assert len(finished_before) == 1
-    partial = pd.read_csv(exp_dir / "detailed_tuning_results.csv")  # written when the first trial ended
+    partial = pd.read_csv(exp_dir / "detailed_tuning_results.csv", dtype={"trial_id": str})  # after the first trial
     assert list(partial["trial_id"]) == list(finished_before) and list(partial["outcome"]) == ["finished"]
 
     resumed = subprocess.run(
@@ -239,7 +239,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_continues_the_interrupted_one(r
         assert [entry["trial_id"] for entry in runs].count(trial_id) == 1
     continued = [entry for entry in runs if entry["trial_id"] not in finished_before]
     assert len(continued) == 2 and continued[0]["resumed_from_epoch"] == 0 and continued[1]["resumed_from_epoch"] >= 1
-    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv")
+    table = pd.read_csv(exp_dir / "detailed_tuning_results.csv", dtype={"trial_id": str})
     assert len(table) == 2 and table["trial_id"].is_unique and (table["outcome"] == "finished").all()
     summary = json.loads((exp_dir / "best_hyperparameters.json").read_text())
     assert summary["trial_epochs_spent"] == 8 == summary["budget_epochs"]
@@ -288,5 +288,5 @@ def test_ray_job_submit_tunes_with_data_uploaded_in_the_working_dir(ray_head, da
     done = submit_job(ray_head, "digits", "tune", "--config", "tune.yaml", working_dir=job_dir, timeout=TIMEOUT_S)
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "succeeded" in output, output[-3000:]
-    table = pd.read_csv(tmp_path / "runs" / "t" / "detailed_tuning_results.csv")
+    table = pd.read_csv(tmp_path / "runs" / "t" / "detailed_tuning_results.csv", dtype={"trial_id": str})
     assert len(table) == 1 and table["int8_accuracy"].notna().all()

@@ -22,7 +22,8 @@ EPOCHS = 3  # checkpoints after epochs 1 and 2: time to interrupt the second tri
 
 def read_table(location: str) -> pd.DataFrame:
     """The results table from the bucket, read as a user reads a downloaded file (pandas needs no s3fs)."""
-    return pd.read_csv(io.BytesIO(storage.read_bytes(storage.join(location, "detailed_tuning_results.csv"))))
+    table = storage.read_bytes(storage.join(location, "detailed_tuning_results.csv"))
+    return pd.read_csv(io.BytesIO(table), dtype={"trial_id": str})  # ids such as "45658336" stay strings
 
 
 def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path):

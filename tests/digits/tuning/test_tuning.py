@@ -693,7 +693,7 @@ def test_the_results_table_holds_the_trials_that_ended_as_they_end(tmp_path):
     running = fake_trial("ccc", "RUNNING", V6, epoch_result(1, 0.2))
     trials = [done, ending, running]
     ResultsAsTrialsFinish(tcfg).on_trial_complete(0, trials, ending)
-    table = pd.read_csv(tcfg.experiment_dir / "detailed_tuning_results.csv")
+    table = pd.read_csv(tcfg.experiment_dir / "detailed_tuning_results.csv", dtype={"trial_id": str})
     assert list(table["trial_id"]) == ["aaa", "bbb"] and list(table["outcome"]) == ["finished", "stopped"]
     line = trial_line(ending, trials, tcfg)
     assert line.startswith("[2 ended | 6/30 trial-epochs] bbb stopped at epoch 3: best val 0.4000")
