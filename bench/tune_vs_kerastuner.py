@@ -44,6 +44,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from digits.tuning.config import FloatRange, TuneConfig, load_tune_config  # noqa: E402
+from digits.tuning.outputs import KNOB_NAMES  # noqa: E402
 from experiments.errors import UserError, cli_entrypoint  # noqa: E402
 
 KERAS_TUNERS = {
@@ -51,17 +52,6 @@ KERAS_TUNERS = {
     "hyperband": "KerasTuner Hyperband",
     "bayesian": "KerasTuner BayesianOptimization",
 }
-KNOB_NAMES = (
-    "architecture",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "focal_gamma",
-    "focal_alpha",
-    "label_smoothing",
-    "dropout",
-    "quantization",
-)
 SPACE_FIELDS = {"architecture": "architectures", "optimizer": "optimizers"}  # knob -> SearchSpace field
 # digits tune with one design choice undone (--methods), to measure what each choice is worth
 DIGITS_VARIANTS = {

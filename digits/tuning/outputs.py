@@ -20,7 +20,7 @@ import yaml
 
 from digits.config import DigitsConfig
 from digits.tuning.config import RESULTS_CSV, RESULTS_PARQUET, SearchSpace, TuneConfig
-from digits.tuning.space import config_key, hyperparameters, trial_digits_config
+from digits.tuning.space import KNOBS, config_key, hyperparameters, trial_digits_config
 from digits.tuning.unique import CACHE_NAME, ResultCache
 from experiments import paths, storage
 from experiments.analysis import CONFIG_PREFIX, pareto_front, read_run
@@ -77,17 +77,7 @@ RESULT_COLUMNS = (
     "time_total_s",
 )
 INTEGER_COLUMNS = ("epoch", "trial_epochs", SIZE, "qat_epochs", "val_images", "iterations", "training_iteration")
-KNOB_NAMES = (
-    "architecture",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "focal_gamma",
-    "focal_alpha",
-    "label_smoothing",
-    "dropout",
-    "quantization",
-)
+KNOB_NAMES = ("architecture", *KNOBS)  # the result table's knob columns, in the search space's order
 OUTCOME_ORDER = {"finished": 0, "stopped": 1, "unfinished": 2, "error": 3}
 
 
