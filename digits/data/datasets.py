@@ -128,9 +128,9 @@ def assemble_datasets(
     train = mixed_stream(train_parts, weights, cfg.seed).batch(cfg.batch_size, drop_remainder=False)
     augmenter = build_augmenter(cfg.augmentation, cfg.seed)
     if augmenter is not None:
-        train = train.map(
-            lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y), num_parallel_calls=AUTOTUNE
-        )
+        # One batch at a time: the augmenter's random state advances per call, so parallel calls would draw
+        # in whatever order threads run and the same seed would train a different model each time.
+        train = train.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y))
     train = train.map(one_hot).prefetch(AUTOTUNE)
     validation = (
         tf.data.Dataset.from_tensor_slices((validation_set.images, validation_set.labels))
