@@ -1,6 +1,7 @@
 """Ray Train against a plain loop doing the same work: epoch time, start-up, and a whole pipeline's wall time.
 
-    python bench/train_overhead.py [--tracks 40] [--epochs 5] [--threads 2] [--pipeline-tracks 2000 --frames 2]
+    python bench/train_overhead.py [--tracks 40] [--epochs 5] [--threads 2] [--rounds 1]
+        [--pipeline-tracks 2000 --frames 2] [--no-pipeline]
 
 On the same rendered plates and at the same torch threads (the plain loop sets them as a worker with
 `run.cpus_per_worker` does):
@@ -8,7 +9,9 @@ On the same rendered plates and at the same torch threads (the plain loop sets t
    plain loop again while an idle local Ray runs alongside (what Ray's own processes cost a loop on this machine),
    and as a Ray Train run with one worker. Per runner: the median over the epochs after the first of the training
    time (`train_seconds`) and of the whole epoch (the gap between consecutive `finished_at`: training,
-   validation, checkpoints and the report), and each against the plain loop (goal <= 1.03).
+   validation, checkpoints and the report), and each against the plain loop (goal <= 1.03). `--rounds R`
+   repeats the three runs R times in turn (Ray started and stopped each round) and prints every round's ratios
+   and their median, so that a machine whose speed drifts over minutes does not decide the ratio.
 2. Start-up and the pipeline: the tiny preset's five stages with its own epochs, `--local` and under Ray (Ray
    started by the bench and timed: `ray.init`), on `--pipeline-tracks` tracks of `--frames` frames (default: the
    steady-state plates; `--pipeline-tracks 2000 --frames 2` is the data `make demo` trains the preset on).
@@ -71,6 +74,28 @@ def steady(history: list[dict]) -> tuple[float, float]:
     return statistics.median(train), statistics.median(whole)
 
 
+def print_steady(rounds: list[dict[str, tuple[float, float]]], args: argparse.Namespace) -> None:
+    """Per round, each runner's (train s, epoch s) and its ratios to that round's plain loop; then the medians."""
+    print(
+        f"1. stage 1 of lp_asrn_tiny, {args.tracks} tracks, {args.epochs} epochs, {args.threads} torch threads "
+        f"({os.cpu_count()} CPUs); medians over epochs 2..{args.epochs}; {len(rounds)} round(s)"
+    )
+    print(f"{'round':>5} {'runner':<22} {'train s':>8} {'ratio':>6} {'epoch s':>8} {'ratio':>6}")
+    ratios: dict[str, list[tuple[float, float]]] = {}
+    for index, runs in enumerate(rounds):
+        base_train, base_epoch = runs["plain loop"]
+        for name, (train, epoch) in runs.items():
+            ratios.setdefault(name, []).append((train / base_train, epoch / base_epoch))
+            print(
+                f"{index:>5} {name:<22} {train:8.3f} {train / base_train:6.3f} {epoch:8.3f} {epoch / base_epoch:6.3f}"
+            )
+    if len(rounds) > 1:
+        for name, pairs in ratios.items():
+            train_ratio = statistics.median(pair[0] for pair in pairs)
+            epoch_ratio = statistics.median(pair[1] for pair in pairs)
+            print(f"{'median':>5} {name:<22} {'':>8} {train_ratio:6.3f} {'':>8} {epoch_ratio:6.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=40)
@@ -78,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the loop and of the Ray worker")
     parser.add_argument("--pipeline-tracks", type=int, help="tracks of the pipeline runs (default: --tracks)")
     parser.add_argument("--frames", type=int, default=5, help="frames per track of the pipeline runs' plates")
+    parser.add_argument("--rounds", type=int, default=1, help="steady-state rounds, the three runners in turn")
+    parser.add_argument("--no-pipeline", action="store_true", help="steady state only (part 1)")
     args = parser.parse_args(argv)
-    if args.tracks < 4 or args.epochs < 3 or args.threads < 1:
-        print("error: --tracks must be at least 4, --epochs at least 3, --threads at least 1", file=sys.stderr)
+    if args.tracks < 4 or args.epochs < 3 or args.threads < 1 or args.rounds < 1:
+        print(
+            "error: --tracks must be at least 4, --epochs at least 3, --threads and --rounds at least 1",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -94,33 +124,36 @@ def main(argv: list[str] | None = None) -> int:
         )
         seed = str(run_pipeline(cfg("seed", [0, 0, 0, 0, 0]), LocalLauncher(), stages=[0]))  # an untrained seed
         one_stage = [0, args.epochs, 0, 0, 0]
-        runs = {"plain loop": timed_pipeline(cfg("plain", one_stage), LocalLauncher(), [1], seed)}
+
+        import ray
 
         from lpasrn.ray_glue.cluster import connect
         from lpasrn.ray_glue.train import RayTrainLauncher
 
-        started = time.time()
-        connect()
-        ray_init = time.time() - started
-        runs["plain loop, Ray idle"] = timed_pipeline(cfg("plain-ray-idle", one_stage), LocalLauncher(), [1], seed)
-        runs["Ray Train x1"] = timed_pipeline(cfg("ray", one_stage), RayTrainLauncher(), [1], seed)
+        rounds: list[dict[str, tuple[float, float]]] = []
+        for index in range(args.rounds):
+            if ray.is_initialized():
+                ray.shutdown()
+            runs = {"plain loop": timed_pipeline(cfg(f"plain-{index}", one_stage), LocalLauncher(), [1], seed)}
+            connect()
+            idle = cfg(f"plain-ray-idle-{index}", one_stage)
+            runs["plain loop, Ray idle"] = timed_pipeline(idle, LocalLauncher(), [1], seed)
+            runs["Ray Train x1"] = timed_pipeline(cfg(f"ray-{index}", one_stage), RayTrainLauncher(), [1], seed)
+            rounds.append({name: steady(found[0]["history"]) for name, (_, _, found) in runs.items()})
+        print_steady(rounds, args)
+        if args.no_pipeline:
+            return 0
         pipeline_root = root
         if args.pipeline_tracks is not None:
             pipeline_root = Path(tmp) / "pipeline-plates"
             render_dataset(pipeline_root, SynthConfig(tracks=args.pipeline_tracks, frames=args.frames, seed=0))
+        ray.shutdown()  # --local as a user runs it: no Ray alongside
         local = timed_pipeline(cfg("pipeline-local", data=pipeline_root), LocalLauncher())
+        started = time.time()
+        connect()
+        ray_init = time.time() - started
         under_ray = timed_pipeline(cfg("pipeline-ray", data=pipeline_root), RayTrainLauncher())
         ray_runs = len(list(storage.glob("pipeline-ray-stage*")))  # Ray Train runs <name>-stage<k>[-<l>]
-
-    print(
-        f"1. stage 1 of lp_asrn_tiny, {args.tracks} tracks, {args.epochs} epochs, {args.threads} torch threads "
-        f"({os.cpu_count()} CPUs); medians over epochs 2..{args.epochs}"
-    )
-    print(f"{'runner':<22} {'train s':>8} {'ratio':>6} {'epoch s':>8} {'ratio':>6}")
-    base_train, base_epoch = steady(runs["plain loop"][2][0]["history"])
-    for name, (_, _, found) in runs.items():
-        train, epoch = steady(found[0]["history"])
-        print(f"{name:<22} {train:8.3f} {train / base_train:6.3f} {epoch:8.3f} {epoch / base_epoch:6.3f}")
 
     epochs = [stage["history"][-1]["epoch"] for stage in local[2]]
     tracks = args.pipeline_tracks or args.tracks
