@@ -27,6 +27,8 @@ def connect(log_to_driver: bool = True) -> str:
         runtime_env["env_vars"] = env_vars
     if address == "local":
         runtime_env["worker_process_setup_hook"] = f"{__name__}.quiet_without_dashboard"
+        for key, value in LOCAL_RAY_TRAIN_SETTINGS.items():
+            os.environ.setdefault(key, value)  # before ray.init: the local Ray's processes inherit them
     try:
         ray.init(
             address=address,
@@ -38,6 +40,12 @@ def connect(log_to_driver: bool = True) -> str:
     except Exception as err:  # noqa: BLE001 - Ray raises many types here; all mean "no cluster to run on"
         raise UserError(_start_failure(address, err)) from None
     return "local instance" if address == "local" else f"cluster {address}"
+
+
+# What a private local Ray (one machine, torn down with the command, no dashboard) has no use for: Ray Train's
+# preemption watcher (no preemptible nodes) and its metrics (nothing to show them). Each is an idle process or
+# callback that wakes the cores the training runs on. A value the user set is kept.
+LOCAL_RAY_TRAIN_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0"}
 
 
 # Ray Train's placement-group cleaner asks the State API every second whether the controller lives, and warns each

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -94,3 +95,20 @@ def test_ray_that_cannot_start_is_one_line_with_what_to_try(monkeypatch):
     monkeypatch.setattr(ray, "init", lambda **_: (_ for _ in ()).throw(ConnectionError("no token found")))
     with pytest.raises(UserError, match="connecting to Ray at 10.0.0.9:6379 failed .*RAY_AUTH_MODE=token"):
         ray_connect.connect()
+
+
+def test_a_private_local_ray_turns_off_what_it_has_no_use_for_but_keeps_the_users_choice(monkeypatch):
+    import ray
+
+    from experiments import ray_connect
+
+    started = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: started.update(kwargs))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)  # restored after the test
+    monkeypatch.setenv("RAY_TRAIN_METRICS_ENABLED", "1")  # the user's
+    assert ray_connect.connect() == "local instance"
+    assert os.environ["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    assert os.environ["RAY_TRAIN_METRICS_ENABLED"] == "1"
+    assert started["include_dashboard"] is False
