@@ -85,10 +85,9 @@ def print_steady(rounds: list[dict[str, tuple[float, float]]], args: argparse.Na
     for index, runs in enumerate(rounds):
         base_train, base_epoch = runs["plain loop"]
         for name, (train, epoch) in runs.items():
-            ratios.setdefault(name, []).append((train / base_train, epoch / base_epoch))
-            print(
-                f"{index:>5} {name:<22} {train:8.3f} {train / base_train:6.3f} {epoch:8.3f} {epoch / base_epoch:6.3f}"
-            )
+            train_ratio, epoch_ratio = train / base_train, epoch / base_epoch
+            ratios.setdefault(name, []).append((train_ratio, epoch_ratio))
+            print(f"{index:>5} {name:<22} {train:8.3f} {train_ratio:6.3f} {epoch:8.3f} {epoch_ratio:6.3f}")
     if len(rounds) > 1:
         for name, pairs in ratios.items():
             train_ratio = statistics.median(pair[0] for pair in pairs)
