@@ -177,11 +177,11 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(windows).view(batch * num_windows, tokens, 3, self.num_heads, head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B * num_windows, heads, N, head_dim]
         scores = (query * head_dim**-0.5) @ key.transpose(-2, -1)
-        bias = self.relative_position_bias()
+        bias = self.relative_position_bias().to(scores.dtype)  # under autocast, keep bf16 scores bf16
         if mask is None:
             scores = scores + bias
         else:  # the mask differs per window position, so it broadcasts over the batch only
-            windowed = scores.view(batch, num_windows, self.num_heads, tokens, tokens) + (bias + mask)
+            windowed = scores.view(batch, num_windows, self.num_heads, tokens, tokens) + (bias + mask.to(bias.dtype))
             scores = windowed.view(batch * num_windows, self.num_heads, tokens, tokens)
         out = scores.softmax(dim=-1) @ value
         return self.proj(out.transpose(1, 2).reshape(batch, num_windows, tokens, channels))
