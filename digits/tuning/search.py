@@ -93,20 +93,23 @@ def study_storage(experiment_dir: Path):
 
 def load_study(experiment: str | Path, name: str | None = None):
     """The Optuna study of a `digits tune` experiment, for Optuna's own tools (visualisations, dataframes): its
-    folder (also one downloaded from a bucket), or its URI, whose journal is then copied to a temporary folder."""
+    folder (also one downloaded from a bucket), or its URI, read into memory (a copy: the bucket is not written)."""
     import optuna
 
-    if storage.is_uri(experiment):
-        name = name or str(experiment).rstrip("/").rsplit("/", 1)[-1]
-        journal = storage.join(experiment, STUDY_NAME)
-        try:
-            data = storage.read_bytes(journal)
-        except FileNotFoundError:
-            raise UserError(f"{journal}: not found (no digits tune experiment there)") from None
-        experiment = Path(tempfile.mkdtemp(prefix="glyphray-study-"))
-        (experiment / STUDY_NAME).write_bytes(data)
-    experiment = Path(experiment)
-    return optuna.load_study(study_name=name or experiment.name, storage=study_storage(experiment))
+    if not storage.is_uri(experiment):
+        experiment = Path(experiment)
+        return optuna.load_study(study_name=name or experiment.name, storage=study_storage(experiment))
+    name = name or str(experiment).rstrip("/").rsplit("/", 1)[-1]
+    journal = storage.join(experiment, STUDY_NAME)
+    try:
+        data = storage.read_bytes(journal)
+    except FileNotFoundError:
+        raise UserError(f"{journal}: not found (no digits tune experiment there)") from None
+    in_memory = optuna.storages.InMemoryStorage()
+    with tempfile.TemporaryDirectory(prefix="glyphray-study-") as scratch:  # Optuna reads a journal from a file
+        (Path(scratch) / STUDY_NAME).write_bytes(data)
+        optuna.copy_study(from_study_name=name, from_storage=study_storage(Path(scratch)), to_storage=in_memory)
+    return optuna.load_study(study_name=name, storage=in_memory)
 
 
 def build_sampler(tcfg: TuneConfig, warm_starts: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import optuna
@@ -576,6 +577,23 @@ def test_the_study_is_optunas_own_with_finished_and_pruned_trials(tmp_path):
 
     assert plots.plot_optimization_history(study) is not None
     assert plots.plot_intermediate_values(study) is not None
+
+
+def test_a_study_in_a_bucket_is_read_into_memory_and_leaves_no_scratch_folder(tmp_path, monkeypatch):
+    from digits.tuning.search import load_study
+
+    searcher, tcfg = study_searcher(tmp_path)
+    searcher.set_search_properties(None, None, {})
+    assert searcher.suggest("a")
+    searcher.on_trial_complete("a", {"epoch": 1, "best_val_accuracy": 0.4, "int8_accuracy": 0.35, "trial_epochs": 1})
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    study = load_study(tcfg.experiment_dir.resolve().as_uri())  # a file:// URI takes the bucket's path
+    assert [(t.number, t.value) for t in study.trials] == [(0, 0.35)]
+    assert list(scratch.iterdir()) == []
+    with pytest.raises(UserError, match="optuna_study.log: not found"):
+        load_study((tmp_path / "nothing-here").as_uri())
 
 
 def test_warm_start_points_are_the_first_trials(tmp_path):
