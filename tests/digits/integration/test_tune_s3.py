@@ -15,9 +15,17 @@ import yaml
 from digits.tuning.trainable import read_trainings
 from experiments import storage
 from tests.conftest import REPO_ROOT
-from tests.digits.integration.test_tune import TIMEOUT_S, cli_env, digits_cmd, interrupt_when, small_digits, tune_file
+from tests.digits.integration.test_tune import (
+    TIMEOUT_S,
+    cli_env,
+    digits_cmd,
+    interrupt_when,
+    small_digits,
+    tune_file,
+    tune_holds_a_checkpoint,
+)
 
-EPOCHS = 3  # checkpoints after epochs 1 and 2: time to interrupt the second trial mid-way
+EPOCHS = 4  # checkpoints after epochs 1-3: the second trial is interrupted after its second, mid-way
 
 
 def read_table(location: str) -> pd.DataFrame:
@@ -59,10 +67,14 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
         return {entry["trial_id"] for entry in json.loads(storage.read_bytes(cache))["results"].values()}
 
     def second_trial_checkpointed() -> bool:
-        """A trial has finished and another has a checkpoint (Tune's trial folders hold the trial id)."""
+        """A trial has finished and Tune holds a checkpoint of another (Tune's trial folders hold the trial id)."""
         done = finished()
-        folders = {name.split("/")[0] for name in storage.list_files(location) if "/checkpoint_" in name}
-        return bool(done) and any(not any(trial in folder for trial in done) for folder in folders)
+        checkpoints: dict[str, set[str]] = {}
+        for name in storage.list_files(location):
+            folder, _, rest = name.partition("/")
+            if rest.startswith("checkpoint_") and not any(trial in folder for trial in done):
+                checkpoints.setdefault(folder, set()).add(rest.split("/")[0])
+        return bool(done) and any(tune_holds_a_checkpoint(found) for found in checkpoints.values())
 
     returncode, err = interrupt_when(command, env, second_trial_checkpointed, poll_s=0.5)
     assert returncode == 130, err[-3000:]
