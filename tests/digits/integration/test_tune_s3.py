@@ -69,12 +69,9 @@ def test_tune_in_a_bucket_interrupted_and_resumed(ray_head, s3_bucket, tmp_path)
     def second_trial_checkpointed() -> bool:
         """A trial has finished and Tune holds a checkpoint of another (Tune's trial folders hold the trial id)."""
         done = finished()
-        checkpoints: dict[str, set[str]] = {}
-        for name in storage.list_files(location):
-            folder, _, rest = name.partition("/")
-            if rest.startswith("checkpoint_") and not any(trial in folder for trial in done):
-                checkpoints.setdefault(folder, set()).add(rest.split("/")[0])
-        return bool(done) and any(tune_holds_a_checkpoint(found) for found in checkpoints.values())
+        paths = [name.split("/") for name in storage.list_files(location) if "/checkpoint_" in name]
+        checkpoints = {parts[1] for parts in paths if not any(trial in parts[0] for trial in done)}
+        return bool(done) and tune_holds_a_checkpoint(checkpoints)
 
     returncode, err = interrupt_when(command, env, second_trial_checkpointed, poll_s=0.5)
     assert returncode == 130, err[-3000:]
