@@ -25,6 +25,7 @@ from experiments.errors import UserError
 from lpasrn.config import LpasrnConfig
 from lpasrn.models.checkpoints import CheckpointError
 from lpasrn.ray_glue.data import TRAIN_DATASET, ShardBatches, packed_train_dataset
+from lpasrn.ray_glue.report_pacing import POLL_MARGIN_S, ReportPacer, poll_interval_s
 from lpasrn.training.engine import train_stages
 from lpasrn.training.session import stage_folder_state
 from lpasrn.training.stage_data import streams_train_split
@@ -33,16 +34,16 @@ from lpasrn.training.stages import PlannedStage, ray_run_name, stage_table
 
 class RayTrainSession:
     """`TrainSession` on a Ray Train worker for one stage; `streamed_samples` > 0 when the driver streams its
-    train split."""
+    train split; `pacer` (shared by the run's stages) says which epochs Ray hears of."""
 
     show_progress = False
 
-    def __init__(self, stage_dir: str, streamed_samples: int = 0):
+    def __init__(self, stage_dir: str, pacer: ReportPacer, streamed_samples: int = 0):
         context = ray.train.get_context()
         self.world_rank = context.get_world_rank()
         self.world_size = context.get_world_size()
         self.device = ray.train.torch.get_device()
-        self.stage_dir, self.streamed_samples = stage_dir, streamed_samples
+        self.stage_dir, self.pacer, self.streamed_samples = stage_dir, pacer, streamed_samples
 
     def train_batches(self, batch_size: int, seed: int) -> ShardBatches | None:
         if not self.streamed_samples:
@@ -56,8 +57,14 @@ class RayTrainSession:
     def resume_state(self) -> dict[str, Any] | None:
         return stage_folder_state(self.stage_dir)
 
-    def report(self, metrics: dict[str, float]) -> None:
-        ray.train.report(metrics)
+    def report(self, metrics: dict[str, float], last: bool) -> None:
+        """Every rank makes the same reports (each is a barrier across ranks): rank 0's clock decides."""
+        due = [self.pacer.due(last)]
+        if self.world_size > 1:
+            torch.distributed.broadcast_object_list(due, src=0, device=self.device)
+        if due[0]:
+            ray.train.report(metrics)
+            self.pacer.reported()
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -68,7 +75,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     torch.set_num_threads(cfg.run.cpus_per_worker)
     plan = [PlannedStage(**planned) for planned in loop_config["plan"]]
     streamed = loop_config.get("streamed_samples", {})
-    train_stages(cfg, plan, lambda planned: RayTrainSession(planned.stage_dir, streamed.get(str(planned.index), 0)))
+    pacer = ReportPacer(poll_interval_s() + POLL_MARGIN_S)
+    train_stages(
+        cfg, plan, lambda planned: RayTrainSession(planned.stage_dir, pacer, streamed.get(str(planned.index), 0))
+    )
 
 
 def _quiet_ray_train_logs() -> None:

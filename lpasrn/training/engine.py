@@ -174,7 +174,7 @@ class StageTrainer:
                 self._reweight_samples()
             metrics.update({f"hard_mining_{k}": v for k, v in self.miner.stats().items()})
         self.recorder.record(metrics, lambda: self.state(epoch))
-        self.session.report(metrics)
+        self.session.report(metrics, last=step >= self.stage.cfg.epochs)
 
     # -- one epoch -----------------------------------------------------------------------------------------
     def _on_device(self, images: torch.Tensor) -> torch.Tensor:

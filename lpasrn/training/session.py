@@ -43,8 +43,9 @@ class TrainSession(Protocol):
     def resume_state(self) -> dict[str, Any] | None:
         """Full state of this stage's latest checkpoint when the stage is being resumed, else None."""
 
-    def report(self, metrics: dict[str, float]) -> None:
-        """Called once per epoch on every rank, after rank 0 has saved the epoch's checkpoint."""
+    def report(self, metrics: dict[str, float], last: bool) -> None:
+        """Called once per epoch on every rank, after rank 0 has saved the epoch's checkpoint; `last` for the
+        stage's final one. A runner may pass on fewer (the stage folder keeps every epoch), never the last."""
 
     def train_batches(self, batch_size: int, seed: int) -> TrainBatches | None:
         """This rank's stream of the train split when the runner streams it, else None (read it here)."""
@@ -73,7 +74,7 @@ class LocalSession:
     def resume_state(self) -> dict[str, Any] | None:
         return stage_folder_state(self.stage_dir)
 
-    def report(self, metrics: dict[str, float]) -> None:
+    def report(self, metrics: dict[str, float], last: bool) -> None:
         """Nothing to hand over: the stage folder's metrics.json and last/ already hold everything."""
 
     def train_batches(self, batch_size: int, seed: int) -> None:
