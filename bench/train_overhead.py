@@ -17,7 +17,8 @@ On the same rendered plates and at the same torch threads (the plain loop sets t
    steady-state plates; `--pipeline-tracks 2000 --frames 2` is the data `make demo` trains the preset on).
    Start-up = from the launch to the first stage's trainer starting (`started_at` in its metrics.json); Ray Train
    runs per pipeline; the pipeline's wall time, and Ray against `--local` with Ray's start counted in (goal <= 1.10).
-3. Training samples/s per stage, from the plain-loop pipeline.
+3. Per stage of the two pipelines: training samples/s of the last epoch and the stage's seconds, Ray against
+   `--local` (where the pipeline's difference goes).
 """
 
 from __future__ import annotations
@@ -95,6 +96,26 @@ def print_steady(rounds: list[dict[str, tuple[float, float]]], args: argparse.Na
             print(f"{'median':>5} {name:<22} {'':>8} {train_ratio:6.3f} {'':>8} {epoch_ratio:6.3f}")
 
 
+def stage_seconds(summary: dict) -> float:
+    """From the stage's trainer starting to its last epoch's end: data loading, epochs, validation and reports."""
+    return summary["history"][-1]["finished_at"] - summary["started_at"]
+
+
+def print_stages(local: list[dict], under_ray: list[dict]) -> None:
+    """Per stage, both runners: training samples/s (last epoch) and the stage's seconds, Ray against --local."""
+    print("\n3. per stage: training samples/s (last epoch) and seconds, --local and Ray Train x1")
+    print(f"{'stage':<22} {'local/s':>8} {'Ray/s':>8} {'ratio':>6} {'local s':>8} {'Ray s':>8} {'ratio':>6}")
+    for mine, theirs in zip(local, under_ray):
+        rates = [summary["history"][-1].get("train_samples_per_s") for summary in (mine, theirs)]
+        seconds = [stage_seconds(summary) for summary in (mine, theirs)]
+        name = f"stage{mine['stage']}-{mine['name']}"
+        if None in rates:
+            rate_columns = f"{'validation only':>24}"
+        else:
+            rate_columns = f"{rates[0]:8.1f} {rates[1]:8.1f} {rates[0] / rates[1]:6.3f}"
+        print(f"{name:<22} {rate_columns} {seconds[0]:8.1f} {seconds[1]:8.1f} {seconds[1] / seconds[0]:6.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=40)
@@ -164,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'Ray Train x1':<22} {ray_init:10.1f} {under_ray[1]:11.1f} {ray_runs:9d} {total:8.1f} {total / local[0]:6.3f}"
     )
 
-    print("\n3. plain-loop training samples/s per stage")
-    for stage in local[2]:
-        rate = stage["history"][-1].get("train_samples_per_s")
-        print(f"stage{stage['stage']}-{stage['name']:<16} {'validation only' if rate is None else f'{rate:10.1f}'}")
+    print_stages(local[2], under_ray[2])
     return 0
 
 

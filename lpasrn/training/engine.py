@@ -135,7 +135,8 @@ class StageTrainer:
         try:
             self.recorder.start(self.cfg)
             if self.stage.cfg.epochs == 0:  # pass the initial checkpoint through: evaluate it once, keep it as best
-                self._finish_epoch(-1, {}, self.validate())
+                val_metrics = self.validate()
+                self._finish_epoch(-1, {FINISHED_AT_KEY: time.time()}, val_metrics)
             for epoch in range(self.start_epoch, self.stage.cfg.epochs):
                 maybe_inject_failure(epoch, self.is_main)
                 started = time.perf_counter()
