@@ -12,11 +12,12 @@ On the same rendered plates and at the same torch threads (the plain loop sets t
    validation, checkpoints and the report), and each against the plain loop (goal <= 1.03). `--rounds R`
    repeats the three runs R times in turn (Ray started and stopped each round) and prints every round's ratios
    and their median, so that a machine whose speed drifts over minutes does not decide the ratio.
-2. Start-up and the pipeline: the tiny preset's five stages with its own epochs, `--local` and under Ray (Ray
-   started by the bench and timed: `ray.init`), on `--pipeline-tracks` tracks of `--frames` frames (default: the
-   steady-state plates; `--pipeline-tracks 2000 --frames 2` is the data `make demo` trains the preset on).
-   Start-up = from the launch to the first stage's trainer starting (`started_at` in its metrics.json); Ray Train
-   runs per pipeline; the pipeline's wall time, and Ray against `--local` with Ray's start counted in (goal <= 1.10).
+2. Start-up and the pipeline: the tiny preset's five stages with its own epochs, each as a user runs it: a whole
+   `lpasrn train --local` and `lpasrn train` (a private local Ray) in a fresh process, on `--pipeline-tracks` tracks
+   of `--frames` frames (default: the steady-state plates; `--pipeline-tracks 2000 --frames 2` is the data
+   `make demo` trains the preset on). Start-up = from the launch to the first stage's trainer starting (`started_at`
+   in its metrics.json: imports, and under Ray `ray.init` and Ray Train's start); Ray Train runs per pipeline; the
+   commands' wall times, Ray against `--local` (goal <= 1.10).
 3. Per stage of the two pipelines: training samples/s of the last epoch and the stage's seconds, Ray against
    `--local` (where the pipeline's difference goes).
 """
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
 
 from lpasrn.config import load_lpasrn_config  # noqa: E402
 from lpasrn.data.synth import SynthConfig, render_dataset  # noqa: E402
@@ -64,6 +67,27 @@ def timed_pipeline(cfg, launcher, stages=None, seed=None) -> tuple[float, float,
     run_pipeline(cfg, launcher, stages=stages, init_checkpoint=seed)
     wall = time.time() - started
     found = summaries(Path(cfg.run.storage_uri()) / cfg.run.name)
+    return wall, min(summary["started_at"] for summary in found) - started, found
+
+
+def timed_command(settings: list[str], run_dir: Path, threads: int, local: bool) -> tuple[float, float, list[dict]]:
+    """`lpasrn train` of the whole pipeline as a user runs it, a fresh process (imports and, under Ray, `ray.init`
+    included): (wall seconds, seconds from the launch to the first stage's trainer starting, the stages' summaries).
+    `--local` gets `threads` torch threads through OMP_NUM_THREADS; a Ray worker takes `run.cpus_per_worker`."""
+    runner = ["--local"] if local else []
+    command = [sys.executable, "-m", "lpasrn", "train", *runner, "--config", "lp_asrn_tiny", "--set", *settings]
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # a private Ray, as the bench's
+    if local:
+        env["OMP_NUM_THREADS"] = str(threads)
+    log = run_dir.parent / f"{run_dir.name}.log"
+    started = time.time()
+    with open(log, "w") as out:
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wall = time.time() - started
+    if result.returncode != 0:
+        tail = log.read_text()[-3000:]
+        raise SystemExit(f"lpasrn train {' '.join(runner)} failed (exit {result.returncode}):\n{tail}")
+    found = summaries(run_dir)
     return wall, min(summary["started_at"] for summary in found) - started, found
 
 
@@ -167,23 +191,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.pipeline_tracks is not None:
             pipeline_root = Path(tmp) / "pipeline-plates"
             render_dataset(pipeline_root, SynthConfig(tracks=args.pipeline_tracks, frames=args.frames, seed=0))
-        ray.shutdown()  # --local as a user runs it: no Ray alongside
-        local = timed_pipeline(cfg("pipeline-local", data=pipeline_root), LocalLauncher())
-        started = time.time()
-        connect()
-        ray_init = time.time() - started
-        under_ray = timed_pipeline(cfg("pipeline-ray", data=pipeline_root), RayTrainLauncher())
+        ray.shutdown()  # each command as a user runs it: its own process, its own private Ray
+        pipeline = lambda name: overrides(pipeline_root, storage, name, args.threads)  # noqa: E731
+        local = timed_command(pipeline("pipeline-local"), storage / "pipeline-local", args.threads, local=True)
+        under_ray = timed_command(pipeline("pipeline-ray"), storage / "pipeline-ray", args.threads, local=False)
         ray_runs = len(list(storage.glob("pipeline-ray-stage*")))  # Ray Train runs <name>-stage<k>[-<l>]
 
     epochs = [stage["history"][-1]["epoch"] for stage in local[2]]
     tracks = args.pipeline_tracks or args.tracks
-    print(f"\n2. the five stages of lp_asrn_tiny (epochs {epochs}), {tracks} tracks")
-    print(f"{'runner':<22} {'ray.init s':>10} {'start-up s':>11} {'Ray runs':>9} {'wall s':>8} {'ratio':>6}")
-    print(f"{'--local':<22} {0.0:10.1f} {local[1]:11.1f} {0:9d} {local[0]:8.1f} {1.0:6.3f}")
-    total = under_ray[0] + ray_init
-    print(
-        f"{'Ray Train x1':<22} {ray_init:10.1f} {under_ray[1]:11.1f} {ray_runs:9d} {total:8.1f} {total / local[0]:6.3f}"
-    )
+    print(f"\n2. the five stages of lp_asrn_tiny (epochs {epochs}), {tracks} tracks, each a whole `lpasrn train`")
+    print(f"{'command':<22} {'start-up s':>11} {'Ray runs':>9} {'wall s':>8} {'ratio':>6}")
+    for name, (wall, start_up, _), runs in (("--local", local, 0), ("Ray Train x1", under_ray, ray_runs)):
+        print(f"{name:<22} {start_up:11.1f} {runs:9d} {wall:8.1f} {wall / local[0]:6.3f}")
 
     print_stages(local[2], under_ray[2])
     return 0
