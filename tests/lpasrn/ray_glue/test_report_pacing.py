@@ -15,11 +15,11 @@ class FakeClock:
         return self.now
 
 
-def reported_epochs(epoch_seconds: float, epochs: int, interval_s: float = 2.0) -> list[int]:
+def reported_epochs(epoch_length: float, epochs: int, interval_s: float = 2.0) -> list[int]:
     clock = FakeClock()
     pacer, reported = ReportPacer(interval_s, clock), []
     for epoch in range(1, epochs + 1):
-        clock.now += epoch_seconds
+        clock.now += epoch_length
         if pacer.due(last=epoch == epochs):
             pacer.reported()
             reported.append(epoch)
@@ -27,11 +27,11 @@ def reported_epochs(epoch_seconds: float, epochs: int, interval_s: float = 2.0) 
 
 
 def test_epochs_longer_than_the_interval_are_all_reported():
-    assert reported_epochs(epoch_seconds=2.5, epochs=4) == [1, 2, 3, 4]
+    assert reported_epochs(epoch_length=2.5, epochs=4) == [1, 2, 3, 4]
 
 
 def test_short_epochs_are_reported_once_per_interval_and_the_last_always():
-    assert reported_epochs(epoch_seconds=0.75, epochs=8) == [1, 4, 7, 8]
+    assert reported_epochs(epoch_length=0.75, epochs=8) == [1, 4, 7, 8]
 
 
 def test_one_pacer_spans_stages_so_a_new_stage_waits_for_the_interval_too():
