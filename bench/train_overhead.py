@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root, storage = Path(tmp) / "plates", Path(tmp) / "runs"
         render_dataset(root, SynthConfig(tracks=args.tracks, seed=0))
-        cfg = lambda name, epochs=None, data=root: load_lpasrn_config(  # noqa: E731
-            "lp_asrn_tiny", overrides(data, storage, name, args.threads, epochs)
+        cfg = lambda name, epochs=None: load_lpasrn_config(  # noqa: E731
+            "lp_asrn_tiny", overrides(root, storage, name, args.threads, epochs)
         )
         seed = str(run_pipeline(cfg("seed", [0, 0, 0, 0, 0]), LocalLauncher(), stages=[0]))  # an untrained seed
         one_stage = [0, args.epochs, 0, 0, 0]
